@@ -1,0 +1,203 @@
+"""A seeded CPN instance: topology + device per compute node + access points + background traffic
++ candidate table + task stream (host-only)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from cpnjax.latency import DEFAULT_DEVICE_POOL, DEVICE_CLASSES, LatencyTable, load_latency_table
+from cpnjax.network import CandidateTable, Topology, build_candidate_table, load_topology
+from cpnjax.scenario.background import background_link_load
+from cpnjax.scenario.tasks import TaskStream, generate_tasks
+
+
+@dataclasses.dataclass(frozen=True)
+class ScenarioConfig:
+    """Everything that defines a scenario, apart from the seed.
+
+    `load` sets the Poisson arrival rate: rate = load * num_candidates / mean compute time over
+    the deployed devices, i.e. roughly the utilisation of a candidate set's compute servers if
+    tasks spread evenly over it.
+    """
+
+    topology: str = "abilene"
+    num_tasks: int = 100
+    task_type: str = "mixed"
+    load: float = 0.5
+    background_util: float = 0.3  # mean link utilisation of background traffic
+    max_background_util: float = 0.9  # no link busier than this with background alone
+    access_points: tuple[int, ...] | None = None  # None: 2-4 drawn by the seed
+    access_points_compute: bool = False  # access points also host a device
+    class_probs: tuple[float, float, float] = (0.45, 0.45, 0.10)  # gpu, cpu, other
+    num_candidates: int = 5
+    num_paths: int = 3
+    max_hops: int | None = None  # pad paths to this many hops (one compile across scenarios)
+    size_range_bytes: tuple[float, float] = (1e6, 10e6)
+    io_size_bytes: float = 1e6
+    capacity_unit_bps: float | None = None  # override for unitless capacities
+
+    @classmethod
+    def default(cls) -> ScenarioConfig:
+        return cls()
+
+    @classmethod
+    def test(cls) -> ScenarioConfig:
+        return cls(num_tasks=20)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """One CPN instance.
+
+    Attributes:
+      config, seed: what made it.
+      topology: the network.
+      access_points: (A,) node ids where tasks arrive.
+      devices: (D,) names of the device models deployed (columns of the latency arrays).
+      device_class: (D,) class index into DEVICE_CLASSES.
+      node_device: (num_nodes,) column into `devices` of each node, -1 where it does not compute.
+      latency_ms: (num_archs, D) measured latency (the simulator's ground truth).
+      background_bps: (num_links,) background load on each link.
+      candidates: padded candidate nodes and paths per (access point, class).
+      tasks: the task stream.
+    """
+
+    config: ScenarioConfig
+    seed: int
+    topology: Topology
+    access_points: np.ndarray
+    devices: tuple[str, ...]
+    device_class: np.ndarray
+    node_device: np.ndarray
+    latency_ms: np.ndarray
+    background_bps: np.ndarray
+    candidates: CandidateTable
+    tasks: TaskStream
+
+    @property
+    def node_class(self) -> np.ndarray:
+        """(num_nodes,) device class of each node, -1 where it does not compute."""
+        return np.where(self.node_device >= 0, self.device_class[self.node_device], -1)
+
+    def summary(self) -> dict:
+        util = self.background_bps / self.topology.capacity_bps
+        return {
+            "topology": self.topology.name,
+            "num_nodes": self.topology.num_nodes,
+            "num_links": self.topology.num_links,
+            "access_points": [int(a) for a in self.access_points],
+            "devices_per_node": {
+                int(v): self.devices[d] for v, d in enumerate(self.node_device) if d >= 0
+            },
+            "background_util_mean": float(util.mean()),
+            "background_util_max": float(util.max()),
+            "num_tasks": self.tasks.num_tasks,
+        }
+
+
+def make_scenario(config: ScenarioConfig, seed: int, table: LatencyTable | None = None) -> Scenario:
+    """Draw a scenario. Same config and seed give the same scenario."""
+    _validate(config)
+    table = table or load_latency_table()
+    topology = load_topology(config.topology, config.capacity_unit_bps)
+    rng = np.random.default_rng(seed)
+    n = topology.num_nodes
+
+    if config.access_points is None:
+        num_ap = int(rng.integers(2, 5))
+        access_points = np.sort(rng.choice(n, size=min(num_ap, n - 1), replace=False))
+    else:
+        access_points = np.asarray(config.access_points, dtype=np.int64)
+        if access_points.min() < 0 or access_points.max() >= n:
+            raise ValueError(f"access points {config.access_points} outside nodes 0..{n - 1}")
+    computes = np.ones(n, dtype=bool)
+    if not config.access_points_compute:
+        computes[access_points] = False
+
+    devices, device_class, node_device = _draw_devices(rng, computes, config.class_probs)
+    latency_ms = np.stack([table.column_ms(d) for d in devices], axis=1).astype(np.float32)
+    node_class = np.where(node_device >= 0, device_class[np.maximum(node_device, 0)], -1)
+    candidates = build_candidate_table(
+        topology,
+        access_points,
+        node_class,
+        num_classes=len(DEVICE_CLASSES),
+        num_candidates=config.num_candidates,
+        num_paths=config.num_paths,
+        max_hops=config.max_hops,
+    )
+    background = background_link_load(
+        topology, config.background_util, config.max_background_util, rng, _shipped_key(config)
+    )
+    mean_compute_s = float(np.nanmean(latency_ms[:, node_device[node_device >= 0]])) / 1e3
+    rate_hz = config.load * config.num_candidates / mean_compute_s
+    tasks = generate_tasks(
+        rng,
+        config.num_tasks,
+        len(access_points),
+        rate_hz,
+        config.task_type,
+        table.flops_m,
+        config.size_range_bytes,
+        config.io_size_bytes,
+    )
+    return Scenario(
+        config=config,
+        seed=seed,
+        topology=topology,
+        access_points=access_points,
+        devices=devices,
+        device_class=device_class,
+        node_device=node_device,
+        latency_ms=latency_ms,
+        background_bps=background,
+        candidates=candidates,
+        tasks=tasks,
+    )
+
+
+def _draw_devices(rng: np.random.Generator, computes: np.ndarray, class_probs):
+    """A device model for every computing node: class by `class_probs`, model uniformly within
+    the class's pool. Returns (devices, device_class, node_device)."""
+    probs = np.asarray(class_probs, dtype=np.float64)
+    n = computes.shape[0]
+    node_cls = rng.choice(len(DEVICE_CLASSES), size=n, p=probs / probs.sum())
+    models = [
+        DEFAULT_DEVICE_POOL[DEVICE_CLASSES[c]][rng.integers(len(DEFAULT_DEVICE_POOL[DEVICE_CLASSES[c]]))]
+        for c in node_cls
+    ]
+    devices = tuple(sorted({m for m, ok in zip(models, computes, strict=True) if ok}))
+    device_class = np.array(
+        [next(i for i, c in enumerate(DEVICE_CLASSES) if d in DEFAULT_DEVICE_POOL[c]) for d in devices],
+        dtype=np.int32,
+    )
+    node_device = np.array(
+        [devices.index(m) if ok else -1 for m, ok in zip(models, computes, strict=True)],
+        dtype=np.int32,
+    )
+    return devices, device_class, node_device
+
+
+def _shipped_key(config: ScenarioConfig) -> str:
+    return Path(config.topology).stem.lower()
+
+
+def _validate(config: ScenarioConfig) -> None:
+    if config.num_tasks < 1:
+        raise ValueError(f"num_tasks must be >= 1, got {config.num_tasks}")
+    if not config.load > 0:
+        raise ValueError(f"load must be positive, got {config.load}")
+    if not 1 <= config.num_candidates:
+        raise ValueError(f"num_candidates must be >= 1, got {config.num_candidates}")
+    probs = np.asarray(config.class_probs, dtype=np.float64)
+    if probs.shape != (len(DEVICE_CLASSES),) or (probs < 0).any() or probs.sum() <= 0:
+        raise ValueError(f"class_probs must be 3 non-negative weights, got {config.class_probs}")
+
+
+def save_config(config: ScenarioConfig, path: Path, **extra) -> None:
+    """Write the resolved config (plus any extra fields) as JSON."""
+    path.write_text(json.dumps({**dataclasses.asdict(config), **extra}, indent=2, default=str))
