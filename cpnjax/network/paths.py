@@ -58,6 +58,20 @@ def nearest_nodes(topology: Topology, graph: nx.DiGraph, source: int, nodes: np.
     return np.asarray(order[:n], dtype=np.int64)
 
 
+def class_candidates(
+    topology: Topology, graph: nx.DiGraph, source: int, node_class: np.ndarray, cls: int, n: int
+) -> np.ndarray:
+    """Paper 3.2 filter: the n nearest nodes of class `cls`. When the class has fewer than n
+    nodes, the set is filled up with the nearest computing nodes of the other classes, so a
+    class with one device still offers n choices."""
+    own = nearest_nodes(topology, graph, source, np.flatnonzero(node_class == cls), n)
+    if len(own) == n:
+        return own
+    others = np.flatnonzero((node_class >= 0) & (node_class != cls))
+    fill = nearest_nodes(topology, graph, source, others, n - len(own))
+    return np.concatenate([own, fill])
+
+
 def build_candidate_table(
     topology: Topology,
     access_points: np.ndarray,
@@ -90,8 +104,9 @@ def build_candidate_table(
     paths: dict[tuple[int, int, int], list[list[int]]] = {}
     for a, ap in enumerate(access_points):
         for c in range(num_classes):
-            members = np.flatnonzero(node_class == c)
-            chosen = nearest_nodes(topology, graph, int(ap), members, num_candidates)
+            if not (node_class == c).any():
+                continue  # class absent: no candidates, never the best class
+            chosen = class_candidates(topology, graph, int(ap), node_class, c, num_candidates)
             node[a, c, : len(chosen)] = chosen
             node_mask[a, c, : len(chosen)] = True
             for i, v in enumerate(chosen):

@@ -19,9 +19,11 @@ from cpnjax.scenario.tasks import TaskStream, generate_tasks
 class ScenarioConfig:
     """Everything that defines a scenario, apart from the seed.
 
-    `load` sets the Poisson arrival rate: rate = load * num_candidates / mean compute time over
-    the deployed devices, i.e. roughly the utilisation of a candidate set's compute servers if
-    tasks spread evenly over it.
+    `load` sets the Poisson arrival rate as a fraction of the smaller of two capacities:
+    compute, num_candidates / (mean compute time over the deployed devices), the rate one
+    candidate set's servers sustain if tasks spread evenly; and network, num_access_points *
+    (smallest residual out-capacity of an access point) / (mean task bits), the rate at which the
+    most constrained access point's links fill up. load = 1 saturates the scarcer of the two.
     """
 
     topology: str = "abilene"
@@ -133,8 +135,9 @@ def make_scenario(config: ScenarioConfig, seed: int, table: LatencyTable | None 
     background = background_link_load(
         topology, config.background_util, config.max_background_util, rng, _shipped_key(config)
     )
-    mean_compute_s = float(np.nanmean(latency_ms[:, node_device[node_device >= 0]])) / 1e3
-    rate_hz = config.load * config.num_candidates / mean_compute_s
+    rate_hz = config.load * _capacity_rate_hz(
+        config, topology, access_points, latency_ms, node_device, background
+    )
     tasks = generate_tasks(
         rng,
         config.num_tasks,
@@ -180,6 +183,20 @@ def _draw_devices(rng: np.random.Generator, computes: np.ndarray, class_probs):
         dtype=np.int32,
     )
     return devices, device_class, node_device
+
+
+def _capacity_rate_hz(config, topology, access_points, latency_ms, node_device, background):
+    """Task rate (Hz) at which the scarcer of compute and access-point network capacity fills."""
+    mean_compute_s = float(np.nanmean(latency_ms[:, node_device[node_device >= 0]])) / 1e3
+    compute_hz = config.num_candidates / mean_compute_s
+    lo, hi = config.size_range_bytes
+    mean_bits = 8.0 * (
+        config.io_size_bytes if config.task_type == "io" else (hi - lo) / max(np.log(hi / lo), 1e-12)
+    )
+    residual = topology.capacity_bps - background
+    out_bps = min(residual[topology.src == a].sum() for a in access_points)
+    network_hz = len(access_points) * out_bps / mean_bits
+    return min(compute_hz, network_hz)
 
 
 def _shipped_key(config: ScenarioConfig) -> str:

@@ -1,0 +1,38 @@
+"""Pure-JAX simulator of FIFO links and FIFO compute servers."""
+
+from cpnjax.sim.env import (
+    SIMPLEX_TOL,
+    Policy,
+    arrive,
+    candidates,
+    observe,
+    reset,
+    rollout,
+    split_is_valid,
+    step,
+    task_class,
+)
+from cpnjax.sim.params import make_params, task_arrays
+from cpnjax.sim.types import Action, Obs, SimConfig, SimParams, SimState, StepInfo, Task
+
+__all__ = [
+    "SIMPLEX_TOL",
+    "Action",
+    "Obs",
+    "Policy",
+    "SimConfig",
+    "SimParams",
+    "SimState",
+    "StepInfo",
+    "Task",
+    "arrive",
+    "candidates",
+    "make_params",
+    "observe",
+    "reset",
+    "rollout",
+    "split_is_valid",
+    "step",
+    "task_arrays",
+    "task_class",
+]

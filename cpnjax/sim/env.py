@@ -1,0 +1,175 @@
+"""The environment on one unbatched instance: reset, arrive, observe, step, rollout.
+
+All functions are pure and jit-able; jit/vmap live in `wrappers.py` and entry points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from cpnjax.sim.dynamics import send_chunk, serve_compute, soft_max_masked
+from cpnjax.sim.types import Action, Obs, SimConfig, SimParams, SimState, StepInfo, Task
+
+SIMPLEX_TOL = 1e-3
+"""A split is accepted when its entries are >= -1e-6, it puts <= 1e-6 on missing paths, and it
+sums to 1 within this tolerance."""
+
+Policy = Callable[[Obs], Action]
+
+
+def reset(params: SimParams, key: jax.Array) -> SimState:
+    """Idle network and idle compute servers at time 0."""
+    return SimState(
+        link_busy_s=jnp.zeros(params.link_capacity_bps.shape, jnp.float32),
+        node_busy_s=jnp.zeros(params.node_device.shape, jnp.float32),
+        time_s=jnp.zeros((), jnp.float32),
+        key=key,
+    )
+
+
+def arrive(state: SimState, task: Task) -> SimState:
+    """Advance the clock to the task's arrival: every queue drains for interarrival_s."""
+    dt = task.interarrival_s
+    return state.replace(
+        link_busy_s=jnp.maximum(state.link_busy_s - dt, 0.0),
+        node_busy_s=jnp.maximum(state.node_busy_s - dt, 0.0),
+        time_s=state.time_s + dt,
+    )
+
+
+def task_class(params: SimParams, task: Task) -> jax.Array:
+    """() int32 the device class whose candidates predict the lowest compute latency (paper 3.2)."""
+    nodes = params.cand_node[task.access_point]  # (C, N)
+    pred = params.pred_compute_s[task.arch, params.node_device[nodes]]
+    pred = jnp.where(params.cand_mask[task.access_point], pred, jnp.inf)
+    return jnp.argmin(jnp.min(pred, axis=-1)).astype(jnp.int32)
+
+
+def candidates(params: SimParams, task: Task):
+    """The task's candidate set: (node (N,), node_mask (N,), links (N,K,H), hop_mask (N,K,H),
+    path_mask (N,K))."""
+    a, c = task.access_point, task_class(params, task)
+    return (
+        params.cand_node[a, c],
+        params.cand_mask[a, c],
+        params.path_links[a, c],
+        params.hop_mask[a, c],
+        params.path_mask[a, c],
+    )
+
+
+def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -> Obs:
+    """What the controller sees for this task (state already advanced to its arrival)."""
+    nodes, node_mask, links, hop_mask, path_mask = candidates(params, task)
+    hop_backlog = jnp.where(hop_mask, state.link_busy_s[links], 0.0)
+    cap = params.link_capacity_bps[links]
+    bg_wait = jnp.where(hop_mask, params.link_bg_wait_s[links], 0.0)
+    hop_delay = params.link_prop_s[links] + hop_backlog + 8.0 * params.probe_bytes / cap
+    path_bg_wait = bg_wait.sum(-1)
+    if config.probe_noise:
+        # Mean of 3 probes' waits behind background: Gamma(3, 1/3) in units of the mean wait,
+        # moment-matched by a normal clipped at 0.
+        z = jax.random.normal(state.key, path_bg_wait.shape)
+        path_bg_wait = path_bg_wait * jnp.maximum(1.0 + z / jnp.sqrt(3.0), 0.0)
+    path_delay = jnp.where(hop_mask, hop_delay, 0.0).sum(-1) + path_bg_wait
+    free = jnp.where(hop_mask, params.link_rate_bps[links], jnp.inf).min(-1)
+    return Obs(
+        size_bytes=task.size_bytes,
+        cand_mask=node_mask,
+        pred_compute_s=params.pred_compute_s[task.arch, params.node_device[nodes]],
+        compute_wait_s=state.node_busy_s[nodes],
+        path_mask=path_mask,
+        path_delay_s=jnp.where(path_mask, path_delay, 0.0),
+        path_free_bps=jnp.where(path_mask, free, 0.0),
+        path_hops=hop_mask.sum(-1).astype(jnp.float32),
+        hop_links=links,
+        hop_mask=hop_mask,
+        hop_capacity_bps=cap,
+        hop_bg_util=jnp.where(hop_mask, params.link_bg_util[links], 0.0),
+        hop_backlog_s=hop_backlog,
+    )
+
+
+def split_is_valid(split: jax.Array, path_mask: jax.Array) -> jax.Array:
+    """() bool: split is on the simplex over the existing paths (see SIMPLEX_TOL)."""
+    return (
+        jnp.all(split >= -1e-6)
+        & jnp.all(jnp.where(path_mask, 0.0, jnp.abs(split)) <= 1e-6)
+        & (jnp.abs(split.sum() - 1.0) <= SIMPLEX_TOL)
+    )
+
+
+def step(
+    params: SimParams, state: SimState, task: Task, action: Action, config: SimConfig
+) -> tuple[SimState, StepInfo]:
+    """Schedule the task now (state already advanced to its arrival).
+
+    An action off the simplex or on a masked candidate is rejected: the state is left unchanged
+    and every latency in the info is NaN.
+    """
+    nodes, node_mask, links, hop_mask, path_mask = candidates(params, task)
+    slot = action.node_slot
+    node = nodes[slot]
+    path_mask = path_mask[slot]
+    valid = node_mask[slot] & split_is_valid(action.split, path_mask)
+    split = jnp.where(path_mask, action.split, 0.0)
+    used = split > 0.0
+
+    busy = state.link_busy_s
+    delivered = []
+    for p in range(split.shape[0]):  # paths share links: send them one after the other
+        d, busy = send_chunk(
+            busy,
+            links[slot, p],
+            hop_mask[slot, p] & used[p],
+            split[p] * task.size_bytes,
+            params.packet_bytes,
+            params.link_capacity_bps,
+            params.link_rate_bps,
+            params.link_prop_s,
+            params.link_bg_wait_s,
+            config.smooth_temp_s,
+        )
+        delivered.append(d)
+    delivered = jnp.stack(delivered)
+    if config.smooth_temp_s is None:
+        gate = used.astype(delivered.dtype)
+    else:
+        gate = jnp.where(used, split / (split + config.gate_eps), 0.0)
+    transmission = soft_max_masked(delivered, gate, config.smooth_temp_s)
+
+    compute = params.true_compute_s[task.arch, params.node_device[node]]
+    wait, busy_after = serve_compute(state.node_busy_s[node], transmission, compute, config.smooth_temp_s)
+    new_state = state.replace(
+        link_busy_s=busy,
+        node_busy_s=state.node_busy_s.at[node].set(busy_after),
+    )
+    new_state = jax.tree.map(lambda new, old: jnp.where(valid, new, old), new_state, state)
+    new_state = new_state.replace(key=jax.random.split(state.key)[0])
+    nan = jnp.full((), jnp.nan, delivered.dtype)
+    info = StepInfo(
+        node=node,
+        path_transmission_s=jnp.where(valid, jnp.where(used, delivered, 0.0), nan),
+        transmission_s=jnp.where(valid, transmission, nan),
+        wait_s=jnp.where(valid, wait, nan),
+        compute_s=jnp.where(valid, compute, nan),
+        response_s=jnp.where(valid, transmission + wait + compute, nan),
+    )
+    return new_state, info
+
+
+def rollout(
+    params: SimParams, state: SimState, tasks: Task, policy: Policy, config: SimConfig
+) -> tuple[SimState, StepInfo]:
+    """Run a policy over a task stream with lax.scan. `tasks` has a leading (T,) axis; the
+    returned StepInfo too."""
+
+    def body(state, task):
+        state = arrive(state, task)
+        action = policy(observe(params, state, task, config))
+        return step(params, state, task, action, config)
+
+    return jax.lax.scan(body, state, tasks)

@@ -1,0 +1,108 @@
+"""Pytrees of the simulator: static params, dynamic state, one task, one action, one observation.
+
+Shapes: L links, V nodes, D deployed device models, C device classes, A access points,
+N candidates, K paths per candidate, H hops per path (padded), R architectures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+from flax import struct
+
+
+@dataclasses.dataclass(frozen=True)
+class SimConfig:
+    """Static (compile-time) switches of the simulator.
+
+    smooth_temp_s: None for exact FIFO latency (hard max). A temperature in seconds makes every
+      max a log-sum-exp with that temperature and every "is this path used" a soft gate, so that
+      response latency is smooth in the split ratios (differentiable mode).
+    gate_eps: in smooth mode, a path with split s counts with weight s / (s + gate_eps).
+    probe_noise: draw the probes' background waits at random (else use their mean).
+    """
+
+    smooth_temp_s: float | None = None
+    gate_eps: float = 1e-3
+    probe_noise: bool = True
+
+
+@struct.dataclass
+class SimParams:
+    link_capacity_bps: jax.Array  # (L,) line rate
+    link_rate_bps: jax.Array  # (L,) rate left to task bytes: capacity * (1 - background util)
+    link_prop_s: jax.Array  # (L,) propagation delay
+    link_bg_util: jax.Array  # (L,) background utilisation in [0, 1)
+    link_bg_wait_s: jax.Array  # (L,) mean FIFO wait of a packet behind background packets
+    node_device: jax.Array  # (V,) int32 column of the device tables, -1: no compute
+    cand_node: jax.Array  # (A, C, N) int32 candidate node ids
+    cand_mask: jax.Array  # (A, C, N) bool
+    path_links: jax.Array  # (A, C, N, K, H) int32 link id per hop
+    hop_mask: jax.Array  # (A, C, N, K, H) bool
+    path_mask: jax.Array  # (A, C, N, K) bool
+    true_compute_s: jax.Array  # (R, D) measured latency (ground truth)
+    pred_compute_s: jax.Array  # (R, D) what the controller predicts
+    packet_bytes: jax.Array  # () data packet size
+    probe_bytes: jax.Array  # () probe packet size
+
+    @property
+    def num_links(self) -> int:
+        return self.link_capacity_bps.shape[-1]
+
+    @property
+    def num_nodes(self) -> int:
+        return self.node_device.shape[-1]
+
+
+@struct.dataclass
+class SimState:
+    link_busy_s: jax.Array  # (L,) time from now until each link's FIFO has sent all task bytes
+    node_busy_s: jax.Array  # (V,) time from now until each compute server is idle
+    time_s: jax.Array  # () clock (for reporting only; the dynamics use relative times)
+    key: jax.Array  # PRNG key for probe noise
+
+
+@struct.dataclass
+class Task:
+    interarrival_s: jax.Array  # () time since the previous task
+    access_point: jax.Array  # () int32 index into the access points
+    arch: jax.Array  # () int32 NB201 architecture
+    size_bytes: jax.Array  # () input bytes to move
+
+
+@struct.dataclass
+class Action:
+    node_slot: jax.Array  # () int32 which of the N candidates computes the task
+    split: jax.Array  # (K,) split ratios over that candidate's paths, on the simplex
+
+
+@struct.dataclass
+class Obs:
+    """What a controller can know when the task arrives (no ground truth)."""
+
+    size_bytes: jax.Array  # ()
+    cand_mask: jax.Array  # (N,) bool
+    pred_compute_s: jax.Array  # (N,) predicted compute latency on each candidate
+    compute_wait_s: jax.Array  # (N,) queue wait at each candidate's compute server
+    path_mask: jax.Array  # (N, K) bool
+    path_delay_s: jax.Array  # (N, K) mean one-way delay of 3 back-to-back probes
+    path_free_bps: jax.Array  # (N, K) bottleneck free capacity (line rate minus background)
+    path_hops: jax.Array  # (N, K) hop count
+    hop_links: jax.Array  # (N, K, H) int32 link id per hop (the controller knows its routes)
+    hop_mask: jax.Array  # (N, K, H) bool
+    hop_capacity_bps: jax.Array  # (N, K, H) line rate of each hop
+    hop_bg_util: jax.Array  # (N, K, H) measured background utilisation of each hop
+    hop_backlog_s: jax.Array  # (N, K, H) queued task data on each hop, in seconds of sending
+
+
+@struct.dataclass
+class StepInfo:
+    """Per-task outcome; times in seconds."""
+
+    node: jax.Array  # () int32 compute node
+    path_transmission_s: jax.Array  # (K,) last byte delivered on each path (0 if unused)
+    transmission_s: jax.Array  # () max over used paths
+    wait_s: jax.Array  # () FIFO wait at the compute node
+    compute_s: jax.Array  # () compute latency on the node's device
+    response_s: jax.Array  # () transmission + wait + compute
