@@ -35,7 +35,16 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
-SHIPPED_TOPOLOGIES = ("abilene", "ebone", "sprintlink", "tiscali", "uscarrier", "kdl", "asn2k", "b4")
+SHIPPED_TOPOLOGIES = (
+    "abilene",
+    "ebone",
+    "sprintlink",
+    "tiscali",
+    "uscarrier",
+    "kdl",
+    "asn2k",
+    "b4",
+)
 
 UNITLESS_CAPACITY_BPS = {
     "ebone": 20e6,
@@ -129,7 +138,9 @@ def load_topology(name_or_path: str | Path, capacity_unit_bps: float | None = No
     try:
         spec = json.loads(text)
     except json.JSONDecodeError as err:
-        raise TopologyError(f"{name_or_path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+        raise TopologyError(
+            f"{name_or_path}: not valid JSON ({err.msg}, line {err.lineno})"
+        ) from None
     return topology_from_dict(spec, default_name=source_key, capacity_unit_bps=capacity_unit_bps)
 
 

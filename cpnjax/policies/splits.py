@@ -5,7 +5,8 @@
       max_l  u_l + (8 B / (C_l * interval)) * sum_{p uses l} x_p
   over the simplex, where u_l is the link's measured utilisation (background, plus queued task
   data as a fraction of the interval) and B the task's bytes spread over one TE interval.
-  A tiny tie-break (1e-6 * hop count of each share) picks one optimum among equals.
+  A small tie-break, 1e-4 * (hops + index / 10) per unit share, picks one optimum among
+  equals: the fewest hops, then the lower-delay path (paths are ordered by delay).
   `mlu_split_highs` solves it with scipy's HiGHS (host reference); `mlu_split` solves the same LP
   exactly under jit by enumerating the vertices of its epigraph (k is small: k = 3 gives
   C(3H + 3, 3) candidate vertices, a few thousand 4x4 solves).
@@ -26,7 +27,7 @@ from cpnjax.sim import Obs
 
 LP_INTERVAL_S = 0.1
 """TE interval over which a task's bytes count as a rate in the min-MLU LP."""
-TIE_BREAK = 1e-6
+TIE_BREAK = 1e-4
 
 
 def ecmp_split(path_mask: jax.Array) -> jax.Array:
@@ -59,7 +60,9 @@ def mlu_rows(obs: Obs, slot: jax.Array, interval_s: float = LP_INTERVAL_S):
 
 
 def _tie_cost(path_mask, hops):
-    return TIE_BREAK * jnp.where(path_mask, hops, 0.0)
+    """(K,) tie-break cost per unit share (works on numpy and jax arrays)."""
+    order = np.arange(hops.shape[-1]) / 10.0
+    return TIE_BREAK * jnp.where(path_mask, hops + order, 0.0)
 
 
 def mlu_split(
@@ -106,7 +109,7 @@ def mlu_split_highs(base, coef, real, path_mask, hops) -> tuple[np.ndarray, floa
     rows = np.flatnonzero(real)
     a_ub = np.concatenate([coef[rows], -np.ones((len(rows), 1))], axis=1)
     b_ub = -base[rows]
-    cost = np.concatenate([TIE_BREAK * np.where(path_mask, hops, 0.0), [1.0]])
+    cost = np.concatenate([np.asarray(_tie_cost(path_mask, hops)), [1.0]])
     bounds = [(0.0, None if path_mask[q] else 0.0) for q in range(k)] + [(None, None)]
     res = linprog(
         cost,

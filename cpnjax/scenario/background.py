@@ -17,7 +17,10 @@ def real_traffic_matrix(name: str, rng: np.random.Generator) -> np.ndarray | Non
 
     Abilene: one of the 2016 five-minute CFR-RL/Abilene TMs. B4: one of Teal's 36 real TMs.
     """
-    files = {"abilene": ("traffic/abilene_tm_cfrrl.npz", "tm"), "b4": ("traffic/b4_tm_teal_real.npz", "tm")}
+    files = {
+        "abilene": ("traffic/abilene_tm_cfrrl.npz", "tm"),
+        "b4": ("traffic/b4_tm_teal_real.npz", "tm"),
+    }
     if name.lower() not in files:
         return None
     path, key = files[name.lower()]

@@ -29,7 +29,7 @@ class ScenarioConfig:
     topology: str = "abilene"
     num_tasks: int = 100
     task_type: str = "mixed"
-    load: float = 0.5
+    load: float = 0.1
     background_util: float = 0.3  # mean link utilisation of background traffic
     max_background_util: float = 0.9  # no link busier than this with background alone
     access_points: tuple[int, ...] | None = None  # None: 2-4 drawn by the seed
@@ -59,7 +59,8 @@ class Scenario:
       config, seed: what made it.
       topology: the network.
       access_points: (A,) node ids where tasks arrive.
-      devices: (D,) names of the device models deployed (columns of the latency arrays).
+      devices: (D,) names of the device models that may be deployed (columns of the latency
+        arrays): the whole default pool, so that shapes do not depend on the seed.
       device_class: (D,) class index into DEVICE_CLASSES.
       node_device: (num_nodes,) column into `devices` of each node, -1 where it does not compute.
       latency_ms: (num_archs, D) measured latency (the simulator's ground truth).
@@ -165,23 +166,18 @@ def make_scenario(config: ScenarioConfig, seed: int, table: LatencyTable | None 
 
 def _draw_devices(rng: np.random.Generator, computes: np.ndarray, class_probs):
     """A device model for every computing node: class by `class_probs`, model uniformly within
-    the class's pool. Returns (devices, device_class, node_device)."""
-    probs = np.asarray(class_probs, dtype=np.float64)
-    n = computes.shape[0]
-    node_cls = rng.choice(len(DEVICE_CLASSES), size=n, p=probs / probs.sum())
-    models = [
-        DEFAULT_DEVICE_POOL[DEVICE_CLASSES[c]][rng.integers(len(DEFAULT_DEVICE_POOL[DEVICE_CLASSES[c]]))]
-        for c in node_cls
-    ]
-    devices = tuple(sorted({m for m, ok in zip(models, computes, strict=True) if ok}))
+    the class's pool. The device columns are the whole pool in a fixed order (so scenarios of
+    one topology size share array shapes). Returns (devices, device_class, node_device)."""
+    devices = tuple(d for c in DEVICE_CLASSES for d in DEFAULT_DEVICE_POOL[c])
     device_class = np.array(
-        [next(i for i, c in enumerate(DEVICE_CLASSES) if d in DEFAULT_DEVICE_POOL[c]) for d in devices],
-        dtype=np.int32,
+        [i for i, c in enumerate(DEVICE_CLASSES) for _ in DEFAULT_DEVICE_POOL[c]], dtype=np.int32
     )
-    node_device = np.array(
-        [devices.index(m) if ok else -1 for m, ok in zip(models, computes, strict=True)],
-        dtype=np.int32,
-    )
+    probs = np.asarray(class_probs, dtype=np.float64)
+    node_cls = rng.choice(len(DEVICE_CLASSES), size=computes.shape[0], p=probs / probs.sum())
+    node_device = np.full(computes.shape[0], -1, dtype=np.int32)
+    for v in np.flatnonzero(computes):
+        pool = np.flatnonzero(device_class == node_cls[v])
+        node_device[v] = pool[rng.integers(len(pool))]
     return devices, device_class, node_device
 
 
@@ -191,7 +187,9 @@ def _capacity_rate_hz(config, topology, access_points, latency_ms, node_device, 
     compute_hz = config.num_candidates / mean_compute_s
     lo, hi = config.size_range_bytes
     mean_bits = 8.0 * (
-        config.io_size_bytes if config.task_type == "io" else (hi - lo) / max(np.log(hi / lo), 1e-12)
+        config.io_size_bytes
+        if config.task_type == "io"
+        else (hi - lo) / max(np.log(hi / lo), 1e-12)
     )
     residual = topology.capacity_bps - background
     out_bps = min(residual[topology.src == a].sum() for a in access_points)

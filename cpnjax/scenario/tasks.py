@@ -52,7 +52,9 @@ def generate_tasks(
     * compute: the heaviest quarter of architectures by FLOPs, sizes as in mixed.
     """
     if task_type not in TASK_TYPES:
-        raise ValueError(f"unknown task type {task_type!r}; expected one of {', '.join(TASK_TYPES)}")
+        raise ValueError(
+            f"unknown task type {task_type!r}; expected one of {', '.join(TASK_TYPES)}"
+        )
     if num_tasks < 1:
         raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
     if not arrival_rate_hz > 0:

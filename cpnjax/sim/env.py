@@ -142,7 +142,9 @@ def step(
     transmission = soft_max_masked(delivered, gate, config.smooth_temp_s)
 
     compute = params.true_compute_s[task.arch, params.node_device[node]]
-    wait, busy_after = serve_compute(state.node_busy_s[node], transmission, compute, config.smooth_temp_s)
+    wait, busy_after = serve_compute(
+        state.node_busy_s[node], transmission, compute, config.smooth_temp_s
+    )
     new_state = state.replace(
         link_busy_s=busy,
         node_busy_s=state.node_busy_s.at[node].set(busy_after),

@@ -48,7 +48,9 @@ def make_params(
         path_links=jnp.asarray(cand.path_links, jnp.int32),
         hop_mask=jnp.asarray(cand.hop_mask),
         path_mask=jnp.asarray(cand.path_mask),
-        true_compute_s=f32(np.nan_to_num(scenario.latency_ms, nan=np.nanmax(scenario.latency_ms)) / 1e3),
+        true_compute_s=f32(
+            np.nan_to_num(scenario.latency_ms, nan=np.nanmax(scenario.latency_ms)) / 1e3
+        ),
         pred_compute_s=f32(pred_ms / 1e3),
         packet_bytes=f32(packet_bytes),
         probe_bytes=f32(probe_bytes),

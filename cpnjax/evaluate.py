@@ -1,0 +1,215 @@
+"""Run several policies on the same task stream; per-task results, tables and plots."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from cpnjax.policies import get_policy
+from cpnjax.scenario import Scenario
+from cpnjax.sim import SimConfig, make_params, reset, rollout, task_arrays
+
+PER_TASK_FIELDS = ("transmission_ms", "wait_ms", "compute_ms", "response_ms")
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyResult:
+    """Per-task outcome of one policy. Arrays are (T,) except path_transmission_ms (T, K)."""
+
+    policy: str
+    node: np.ndarray
+    path_transmission_ms: np.ndarray
+    transmission_ms: np.ndarray
+    wait_ms: np.ndarray
+    compute_ms: np.ndarray
+    response_ms: np.ndarray
+    split: np.ndarray | None = None
+
+
+def run_policy(
+    scenario: Scenario, policy: str, seed: int = 0, sim_config: SimConfig = SimConfig()
+) -> PolicyResult:
+    """Run one named policy over the scenario's task stream (one jit of the whole rollout).
+
+    Raises:
+      ValueError: unknown policy, or the policy produced an action off the simplex / on a
+        missing candidate (the simulator rejects it and reports NaN).
+    """
+    fn = get_policy(policy)
+    params = make_params(scenario)
+    tasks = task_arrays(scenario.tasks)
+    run = jax.jit(lambda p, s, t: rollout(p, s, t, fn, sim_config))
+    _, info = run(params, reset(params, jax.random.key(seed)), tasks)
+    info = jax.device_get(info)
+    bad = np.flatnonzero(np.isnan(info.response_s))
+    if bad.size:
+        raise ValueError(f"policy {policy!r} produced an invalid action for task {bad[0]}")
+    ms = lambda x: np.asarray(x, np.float64) * 1e3  # noqa: E731
+    return PolicyResult(
+        policy=policy,
+        node=np.asarray(info.node),
+        path_transmission_ms=ms(info.path_transmission_s),
+        transmission_ms=ms(info.transmission_s),
+        wait_ms=ms(info.wait_s),
+        compute_ms=ms(info.compute_s),
+        response_ms=ms(info.response_s),
+    )
+
+
+def evaluate(
+    scenario: Scenario, policies: Sequence[str], seed: int = 0, progress: bool = True
+) -> list[PolicyResult]:
+    """Every policy on the same scenario and task stream."""
+    for name in policies:
+        get_policy(name)  # fail before any work on an unknown name
+    bar = tqdm(policies, desc="policies", disable=not progress, unit="policy")
+    results = []
+    for name in bar:
+        bar.set_postfix_str(name)
+        results.append(run_policy(scenario, name, seed))
+    return results
+
+
+def summary_rows(results: Sequence[PolicyResult]) -> list[dict]:
+    rows = []
+    for r in results:
+        rows.append(
+            {
+                "policy": r.policy,
+                "mean_response_ms": float(r.response_ms.mean()),
+                "p50_response_ms": float(np.percentile(r.response_ms, 50)),
+                "p99_response_ms": float(np.percentile(r.response_ms, 99)),
+                "mean_transmission_ms": float(r.transmission_ms.mean()),
+                "mean_wait_ms": float(r.wait_ms.mean()),
+                "mean_compute_ms": float(r.compute_ms.mean()),
+            }
+        )
+    return rows
+
+
+def markdown_table(rows: Sequence[dict], scenario: Scenario, reference: str | None = None) -> str:
+    """A table like paper table 3: mean latencies, and the reference policy's improvement
+    (baseline - reference) / baseline over every other policy."""
+    names = [r["policy"] for r in rows]
+    if reference is None:
+        reference = (
+            "greedy"
+            if "greedy" in names
+            else min(rows, key=lambda r: r["mean_response_ms"])["policy"]
+        )
+    ref = next(r for r in rows if r["policy"] == reference)["mean_response_ms"]
+    s = scenario.summary()
+    lines = [
+        f"# {s['topology']}: {s['num_tasks']} tasks, seed {scenario.seed}",
+        "",
+        f"Access points {s['access_points']}; background utilisation mean "
+        f"{s['background_util_mean']:.2f}, max {s['background_util_max']:.2f}; "
+        f"task type {scenario.config.task_type}, load {scenario.config.load}.",
+        "",
+        f"| policy | mean response (ms) | p99 (ms) | transmission (ms) | wait (ms) | compute (ms) "
+        f"| {reference} improvement |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        gain = (r["mean_response_ms"] - ref) / r["mean_response_ms"] * 100
+        lines.append(
+            f"| {r['policy']} | {r['mean_response_ms']:.2f} | {r['p99_response_ms']:.2f} "
+            f"| {r['mean_transmission_ms']:.2f} | {r['mean_wait_ms']:.2f} "
+            f"| {r['mean_compute_ms']:.2f} | {'-' if r['policy'] == reference else f'{gain:.2f}%'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_results(results: Sequence[PolicyResult], path: Path, title: str) -> None:
+    """Per-task response latency per policy (paper fig. 15-18) and the mean breakdown."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [2.2, 1]})
+    for r in results:
+        ax1.plot(
+            np.arange(len(r.response_ms)), r.response_ms, lw=1.2, marker=".", ms=3, label=r.policy
+        )
+    ax1.set_xlabel("task index")
+    ax1.set_ylabel("response latency (ms)")
+    ax1.set_title(title)
+    ax1.legend(ncol=len(results), fontsize=8)
+    ax1.grid(alpha=0.3)
+    names = [r.policy for r in results]
+    bottom = np.zeros(len(results))
+    for field, label in zip(
+        ("transmission_ms", "wait_ms", "compute_ms"),
+        ("transmission", "wait", "compute"),
+        strict=True,
+    ):
+        vals = np.array([getattr(r, field).mean() for r in results])
+        ax2.bar(names, vals, bottom=bottom, label=label)
+        bottom += vals
+    ax2.set_ylabel("mean latency (ms)")
+    ax2.set_title("mean response, by part")
+    ax2.legend(fontsize=8)
+    ax2.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_results(
+    out_dir: Path, scenario: Scenario, results: Sequence[PolicyResult], config: dict
+) -> None:
+    """summary.csv, per_task.csv, table.md, per_task_latency.png and config.json, each written
+    atomically (temp file + rename)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = summary_rows(results)
+    _atomic_csv(out_dir / "summary.csv", rows)
+    arrival = scenario.tasks.arrival_s
+    per_task = []
+    for r in results:
+        for i in range(len(r.response_ms)):
+            row = {
+                "policy": r.policy,
+                "task": i,
+                "arrival_s": f"{arrival[i]:.6f}",
+                "access_point": int(scenario.access_points[scenario.tasks.access_point[i]]),
+                "arch": int(scenario.tasks.arch[i]),
+                "size_bytes": float(scenario.tasks.size_bytes[i]),
+                "node": int(r.node[i]),
+            }
+            for p in range(r.path_transmission_ms.shape[1]):
+                row[f"path{p}_transmission_ms"] = float(r.path_transmission_ms[i, p])
+            for f in PER_TASK_FIELDS:
+                row[f] = float(getattr(r, f)[i])
+            per_task.append(row)
+    _atomic_csv(out_dir / "per_task.csv", per_task)
+    _atomic_text(out_dir / "table.md", markdown_table(rows, scenario))
+    _atomic_text(out_dir / "config.json", json.dumps(config, indent=2, default=str))
+    tmp = out_dir / ".per_task_latency.tmp.png"
+    plot_results(results, tmp, f"{scenario.topology.name}: response latency per task")
+    os.replace(tmp, out_dir / "per_task_latency.png")
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+        f.write(text)
+    os.replace(f.name, path)
+
+
+def _atomic_csv(path: Path, rows: Sequence[dict]) -> None:
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, delete=False, suffix=".tmp", newline=""
+    ) as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(f.name, path)

@@ -1,0 +1,57 @@
+"""Hand-built simulator params for closed-form tests."""
+
+import jax.numpy as jnp
+import numpy as np
+
+from cpnjax.sim import SimParams, Task
+
+
+def line_params(
+    num_hops=2,
+    capacity_bps=1e9,
+    prop_s=1e-3,
+    bg_util=0.0,
+    bg_wait_s=0.0,
+    compute_s=5e-3,
+    packet_bytes=9000.0,
+    num_paths=1,
+    max_hops=None,
+):
+    """Access point 0 -> node `num_hops` over a line of links 0..num_hops-1; one candidate
+    (class 0, slot 0) with `num_paths` copies of that path (the extra ones masked out)."""
+    h = max_hops or num_hops
+    num_links = num_hops
+    links = np.zeros((1, 1, 1, num_paths, h), np.int32)
+    hop_mask = np.zeros((1, 1, 1, num_paths, h), bool)
+    links[0, 0, 0, 0, :num_hops] = np.arange(num_hops)
+    hop_mask[0, 0, 0, 0, :num_hops] = True
+    path_mask = np.zeros((1, 1, 1, num_paths), bool)
+    path_mask[..., 0] = True
+    f = lambda x: jnp.full((num_links,), x, jnp.float32)  # noqa: E731
+    node_device = np.zeros(num_hops + 1, np.int32)
+    return SimParams(
+        link_capacity_bps=f(capacity_bps),
+        link_rate_bps=f(capacity_bps * (1 - bg_util)),
+        link_prop_s=f(prop_s),
+        link_bg_util=f(bg_util),
+        link_bg_wait_s=f(bg_wait_s),
+        node_device=jnp.asarray(node_device),
+        cand_node=jnp.full((1, 1, 1), num_hops, jnp.int32),
+        cand_mask=jnp.ones((1, 1, 1), bool),
+        path_links=jnp.asarray(links),
+        hop_mask=jnp.asarray(hop_mask),
+        path_mask=jnp.asarray(path_mask),
+        true_compute_s=jnp.full((1, 1), compute_s, jnp.float32),
+        pred_compute_s=jnp.full((1, 1), compute_s, jnp.float32),
+        packet_bytes=jnp.asarray(packet_bytes, jnp.float32),
+        probe_bytes=jnp.asarray(64.0, jnp.float32),
+    )
+
+
+def task(size_bytes, interarrival_s=0.0):
+    return Task(
+        interarrival_s=jnp.asarray(interarrival_s, jnp.float32),
+        access_point=jnp.asarray(0, jnp.int32),
+        arch=jnp.asarray(0, jnp.int32),
+        size_bytes=jnp.asarray(size_bytes, jnp.float32),
+    )

@@ -1,0 +1,116 @@
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cpnjax.cli import main
+
+
+def test_evaluate_writes_every_output(tmp_path):
+    out = tmp_path / "run"
+    code = main(
+        [
+            "evaluate",
+            "--topology",
+            "abilene",
+            "--policies",
+            "base1,greedy",
+            "--tasks",
+            "12",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    rows = list(csv.DictReader(open(out / "summary.csv")))
+    assert [r["policy"] for r in rows] == ["base1", "greedy"]
+    for col in (
+        "mean_response_ms",
+        "p99_response_ms",
+        "mean_transmission_ms",
+        "mean_wait_ms",
+        "mean_compute_ms",
+    ):
+        assert all(float(r[col]) >= 0 for r in rows)
+    per_task = list(csv.DictReader(open(out / "per_task.csv")))
+    assert len(per_task) == 24
+    for r in per_task:
+        parts = float(r["transmission_ms"]) + float(r["wait_ms"]) + float(r["compute_ms"])
+        assert float(r["response_ms"]) == pytest.approx(parts, rel=1e-6)
+    assert "greedy improvement" in (out / "table.md").read_text()
+    assert (out / "per_task_latency.png").stat().st_size > 10_000
+    assert json.loads((out / "config.json").read_text())["scenario"]["num_tasks"] == 12
+
+
+def bad_topology_files(tmp_path):
+    cases = {}
+    cases["malformed"] = "{edges: oops"
+    cases["disconnected"] = json.dumps(
+        {
+            "edges": [
+                {"src": 0, "dst": 1, "capacity_bps": 1e9},
+                {"src": 1, "dst": 0, "capacity_bps": 1e9},
+                {"src": 2, "dst": 3, "capacity_bps": 1e9},
+                {"src": 3, "dst": 2, "capacity_bps": 1e9},
+            ]
+        }
+    )
+    cases["zero_capacity"] = json.dumps(
+        {
+            "edges": [
+                {"src": 0, "dst": 1, "capacity_bps": 0},
+                {"src": 1, "dst": 0, "capacity_bps": 1e9},
+            ]
+        }
+    )
+    paths = []
+    for name, text in cases.items():
+        p = tmp_path / f"{name}.json"
+        p.write_text(text)
+        paths.append(str(p))
+    return paths
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--topology", "atlantis"], "unknown topology"),
+        (["--policies", "base1,oracle"], "unknown policy"),
+        (["--tasks", "0"], "num_tasks"),
+    ],
+)
+def test_bad_arguments_exit_non_zero_with_one_line(args, message, capsys, tmp_path):
+    code = main(["evaluate", *args, "--out", str(tmp_path), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_bad_topology_files_exit_non_zero_without_traceback(tmp_path):
+    for path in bad_topology_files(tmp_path):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cpnjax.cli",
+                "evaluate",
+                "--topology",
+                path,
+                "--out",
+                str(tmp_path / "o"),
+                "--no-progress",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode != 0
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("cpnjax: error:"), proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert not (tmp_path / "o").exists()  # nothing half-written

@@ -1,0 +1,231 @@
+import dataclasses
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import line_params, task
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cpnjax.policies import base1, greedy_joint
+from cpnjax.scenario import ScenarioConfig, make_scenario
+from cpnjax.sim import (
+    Action,
+    SimConfig,
+    arrive,
+    make_params,
+    observe,
+    reset,
+    rollout,
+    step,
+    task_arrays,
+)
+
+HARD = SimConfig(probe_noise=False)
+ONE_PATH = Action(node_slot=jnp.asarray(0, jnp.int32), split=jnp.array([1.0]))
+
+
+def run_one(params, t, state=None, action=ONE_PATH, config=HARD):
+    state = reset(params, jax.random.key(0)) if state is None else state
+    state = arrive(state, t)
+    return step(params, state, t, action, config)
+
+
+def test_one_task_on_an_idle_path_matches_a_hand_computation():
+    # 2 hops of 1 Gbit/s, 1 ms each, 1 MB in 9000 B packets, 5 ms compute:
+    # last byte leaves hop 1 at 8 ms; hop 2 is fed one packet (72 us) behind: 8.072 ms,
+    # plus 2 x 1 ms propagation = 10.072 ms transmission; response 15.072 ms.
+    params = line_params(num_hops=2)
+    _, info = run_one(params, task(1e6))
+    assert float(info.transmission_s) == pytest.approx(10.072e-3, rel=1e-5)
+    assert float(info.wait_s) == 0.0
+    assert float(info.response_s) == pytest.approx(15.072e-3, rel=1e-5)
+
+
+def test_background_fluid_slows_serialisation_and_adds_its_mean_wait():
+    params = line_params(num_hops=1, bg_util=0.5, bg_wait_s=1e-4)
+    _, info = run_one(params, task(1e6))
+    # rate left: 0.5 Gbit/s -> 16 ms; + 0.1 ms wait behind background + 1 ms propagation
+    assert float(info.transmission_s) == pytest.approx(17.1e-3, rel=1e-5)
+
+
+def test_fifo_link_waits_behind_a_known_backlog():
+    params = line_params(num_hops=1)
+    state = reset(params, jax.random.key(0)).replace(link_busy_s=jnp.array([4e-3]))
+    _, info = run_one(params, task(1e6), state=state)
+    assert float(info.transmission_s) == pytest.approx((4 + 8 + 1) * 1e-3, rel=1e-5)
+
+
+def test_fifo_compute_waits_for_the_task_ahead():
+    params = line_params(num_hops=1, compute_s=50e-3)
+    state, first = run_one(params, task(1e6))
+    _, second = run_one(params, task(1e6, interarrival_s=10e-3), state=state)
+    # first: data in at 9 ms, computes until 59 ms. second arrives at 10 ms; its link is free
+    # again at 10 ms -> data in at 19 ms (relative 9 ms), waits until 59 ms: 40 ms.
+    assert float(first.wait_s) == 0.0
+    assert float(second.transmission_s) == pytest.approx(9e-3, rel=1e-5)
+    assert float(second.wait_s) == pytest.approx(40e-3, rel=1e-4)
+
+
+def test_bytes_are_conserved_on_a_shared_link():
+    # Two copies of the same one-hop path: the link must carry both halves back to back,
+    # exactly the time of the whole task.
+    params = line_params(num_hops=1, num_paths=2)
+    params = params.replace(
+        path_mask=jnp.ones_like(params.path_mask), hop_mask=jnp.ones_like(params.hop_mask)
+    )
+    halves = Action(node_slot=jnp.asarray(0, jnp.int32), split=jnp.array([0.5, 0.5]))
+    whole = Action(node_slot=jnp.asarray(0, jnp.int32), split=jnp.array([1.0, 0.0]))
+    s_halves, _ = run_one(params, task(1e6), action=halves)
+    s_whole, _ = run_one(params, task(1e6), action=whole)
+    assert float(s_halves.link_busy_s[0]) == pytest.approx(8e-3, rel=1e-5)
+    assert float(s_whole.link_busy_s[0]) == pytest.approx(8e-3, rel=1e-5)
+
+
+def scenario(topology="abilene", seed=0, **kw):
+    cfg = dataclasses.replace(ScenarioConfig.test(), topology=topology, **kw)
+    return make_scenario(cfg, seed)
+
+
+def test_one_compile_serves_two_scenarios_of_one_padded_size():
+    a = scenario(seed=0, max_hops=8, access_points=(0, 8))
+    b = scenario(seed=1, max_hops=8, access_points=(3, 9))
+    pa, pb = make_params(a), make_params(b)
+    chex.assert_trees_all_equal_shapes(pa, pb)
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def run(p, s, t):
+        return rollout(p, s, t, greedy_joint, SimConfig())
+
+    for sc, p in ((a, pa), (b, pb)):
+        _, info = run(p, reset(p, jax.random.key(0)), task_arrays(sc.tasks))
+        assert np.isfinite(np.asarray(info.response_s)).all()
+
+
+def test_vmap_over_environments_equals_a_python_loop():
+    sc = scenario()
+    params = make_params(sc)
+    tasks = task_arrays(sc.tasks)
+    keys = jax.random.split(jax.random.key(3), 4)
+    shifted = jax.tree.map(lambda x: jnp.stack([jnp.roll(x, i) for i in range(4)]), tasks)
+    run = lambda k, t: rollout(params, reset(params, k), t, base1, SimConfig())[1].response_s  # noqa: E731
+    batched = jax.jit(jax.vmap(run))(keys, shifted)
+    looped = jnp.stack(
+        [jax.jit(run)(keys[i], jax.tree.map(lambda x: x[i], shifted)) for i in range(4)]
+    )
+    np.testing.assert_allclose(np.asarray(batched), np.asarray(looped), rtol=1e-6)
+
+
+def test_padding_hops_leaves_real_outputs_unchanged():
+    tight = scenario(access_points=(0, 8))
+    padded = scenario(access_points=(0, 8), max_hops=tight.candidates.max_hops + 4)
+    outs = []
+    for sc in (tight, padded):
+        p = make_params(sc)
+        _, info = jax.jit(lambda p, s, t: rollout(p, s, t, greedy_joint, SimConfig()))(
+            p, reset(p, jax.random.key(0)), task_arrays(sc.tasks)
+        )
+        outs.append(np.asarray(info.response_s))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-6)
+
+
+def three_path_setup():
+    sc = scenario(access_points=(0, 8))
+    params = make_params(sc)
+    t = jax.tree.map(lambda x: x[0], task_arrays(sc.tasks))
+    state = arrive(reset(params, jax.random.key(0)), t)
+    obs = observe(params, state, t, HARD)
+    slot = int(np.flatnonzero(np.asarray(obs.path_mask).all(-1))[0])  # a candidate with 3 paths
+    return params, state, t, slot
+
+
+def test_gradients_match_finite_differences_in_smooth_mode():
+    params, state, t, slot = three_path_setup()
+    smooth = SimConfig(smooth_temp_s=1e-3, probe_noise=False)
+
+    def response(logits):
+        split = jax.nn.softmax(logits)
+        action = Action(node_slot=jnp.asarray(slot, jnp.int32), split=split)
+        return step(params, state, t, action, smooth)[1].response_s * 1e3  # ms
+
+    logits = jnp.array([0.3, -0.2, 0.1])
+    grad = jax.grad(response)(logits)
+    assert np.abs(np.asarray(grad)).max() > 1e-3  # useful, not vanishing
+    eps = 1e-2
+    for i in range(3):
+        e = jnp.zeros(3).at[i].set(eps)
+        fd = (response(logits + e) - response(logits - e)) / (2 * eps)
+        assert float(grad[i]) == pytest.approx(float(fd), rel=0.05, abs=2e-3)
+
+
+def test_hard_mode_response_is_piecewise_differentiable_in_the_split():
+    params, state, t, slot = three_path_setup()
+
+    def response(split):
+        action = Action(node_slot=jnp.asarray(slot, jnp.int32), split=split)
+        return step(params, state, t, action, HARD)[1].response_s
+
+    g = jax.grad(response)(jnp.array([0.5, 0.3, 0.2]))
+    assert np.isfinite(np.asarray(g)).all() and np.abs(np.asarray(g)).sum() > 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    split=st.lists(st.floats(-0.5, 1.5), min_size=3, max_size=3),
+)
+def test_off_simplex_splits_are_rejected(split):
+    params, state, t, slot = three_path_setup()
+    split = np.asarray(split, np.float32)
+    on_simplex = (split >= 0).all() and abs(split.sum() - 1) <= 1e-3
+    action = Action(node_slot=jnp.asarray(slot, jnp.int32), split=jnp.asarray(split))
+    new_state, info = step(params, state, t, action, HARD)
+    if on_simplex:
+        assert np.isfinite(float(info.response_s)) and float(info.response_s) >= 0
+    else:
+        assert np.isnan(float(info.response_s))
+        np.testing.assert_array_equal(
+            np.asarray(new_state.link_busy_s), np.asarray(state.link_busy_s)
+        )
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    util_lo=st.floats(0.0, 0.8),
+    extra=st.floats(0.0, 0.15),
+    split0=st.floats(0.05, 0.9),
+    size=st.floats(1e4, 2e7),
+    backlog=st.floats(0.0, 0.05),
+)
+def test_more_background_never_lowers_latency_and_latency_is_non_negative(
+    util_lo, extra, split0, size, backlog
+):
+    params, state, t, slot = three_path_setup()
+    t = t.replace(size_bytes=jnp.asarray(size, jnp.float32))
+    state = state.replace(link_busy_s=state.link_busy_s + backlog)
+    cap = params.link_capacity_bps
+    split = jnp.array([split0, (1 - split0) / 2, (1 - split0) / 2])
+    action = Action(node_slot=jnp.asarray(slot, jnp.int32), split=split)
+    out = []
+    for u in (util_lo, util_lo + extra):
+        p = params.replace(
+            link_rate_bps=cap * (1 - u),
+            link_bg_util=jnp.full_like(cap, u),
+            link_bg_wait_s=u / (2 * (1 - u)) * 12000.0 / cap,
+        )
+        info = step(p, state, t, action, HARD)[1]
+        for field in ("transmission_s", "wait_s", "compute_s", "response_s"):
+            assert float(getattr(info, field)) >= 0.0
+        assert (np.asarray(info.path_transmission_s) >= 0).all()
+        out.append(float(info.response_s))
+    assert out[1] >= out[0] * (1 - 1e-6)
+
+
+def test_same_seed_same_result():
+    a = scenario(seed=5)
+    b = scenario(seed=5)
+    np.testing.assert_array_equal(a.tasks.size_bytes, b.tasks.size_bytes)
+    np.testing.assert_array_equal(a.background_bps, b.background_bps)
+    assert a.devices == b.devices
