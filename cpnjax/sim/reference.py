@@ -1,0 +1,95 @@
+"""The same simulator as a plain NumPy per-task loop (host-only).
+
+A reference to step side by side with the JAX port (tests check they agree) and the baseline of
+`experiments/bench_sim.py`. Exact (hard-max) mode, probe noise off, greedy-joint policy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cpnjax.sim.types import SimParams
+
+
+def _np(params: SimParams) -> dict:
+    return {k: np.asarray(v) for k, v in vars(params).items()}
+
+
+def water_fill_np(delay, free, mask, size_bytes):
+    """NumPy twin of `cpnjax.policies.water_fill` for one candidate. Returns (split, level)."""
+    bits = 8.0 * size_bytes
+    d = np.where(mask, delay, np.inf)
+    order = np.argsort(d, kind="stable")
+    ok = np.isfinite(d[order])
+    c = np.where(ok, np.where(mask, free, 0.0)[order], 0.0)
+    cum_c, cum_cd = np.cumsum(c), np.cumsum(c * np.where(ok, d[order], 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        level = np.min(np.where(ok, (bits + cum_cd) / np.maximum(cum_c, 1e-30), np.inf))
+    share = np.where(mask, free * np.maximum(level - delay, 0.0), 0.0)
+    split = share / share.sum() if share.sum() > 0 else mask / mask.sum()
+    return split, level
+
+
+def simulate_greedy(params: SimParams, interarrival_s, access_point, arch, size_bytes) -> np.ndarray:
+    """Run greedy-joint over a task stream with a Python loop per task.
+
+    Args:
+      params: simulator params (converted to numpy once).
+      interarrival_s, access_point, arch, size_bytes: (T,) task stream.
+
+    Returns:
+      (T,) response latency in seconds.
+    """
+    p = _np(params)
+    link_busy = np.zeros(p["link_capacity_bps"].shape[0])
+    node_busy = np.zeros(p["node_device"].shape[0])
+    out = np.empty(len(arch))
+    for i in range(len(arch)):
+        dt, a, r, size = interarrival_s[i], access_point[i], arch[i], size_bytes[i]
+        link_busy = np.maximum(link_busy - dt, 0.0)
+        node_busy = np.maximum(node_busy - dt, 0.0)
+        # candidate set of the best class
+        pred_all = p["pred_compute_s"][r, p["node_device"][p["cand_node"][a]]]
+        cls = np.argmin(np.where(p["cand_mask"][a], pred_all, np.inf).min(-1))
+        nodes, node_mask = p["cand_node"][a, cls], p["cand_mask"][a, cls]
+        links, hop_mask, path_mask = p["path_links"][a, cls], p["hop_mask"][a, cls], p["path_mask"][a, cls]
+        # observation (probe noise off)
+        cap = p["link_capacity_bps"][links]
+        hop_delay = p["link_prop_s"][links] + link_busy[links] + 8.0 * p["probe_bytes"] / cap
+        hop_delay += p["link_bg_wait_s"][links]
+        delay = np.where(hop_mask, hop_delay, 0.0).sum(-1)
+        free = np.where(hop_mask, p["link_rate_bps"][links], np.inf).min(-1)
+        # greedy-joint
+        best, best_split, best_pred = -1, None, np.inf
+        for n in np.flatnonzero(node_mask):
+            split, level = water_fill_np(delay[n], free[n], path_mask[n], size)
+            pred = max(level, node_busy[nodes[n]]) + pred_all[cls, n]
+            if pred < best_pred:
+                best, best_split, best_pred = n, split, pred
+        # step
+        node = nodes[best]
+        delivered = []
+        for q in np.flatnonzero(best_split > 0):
+            path = links[best, q][hop_mask[best, q]]
+            delivered.append(_send_chunk_np(p, link_busy, path, best_split[q] * size))
+        transmission = max(delivered)
+        compute = p["true_compute_s"][r, p["node_device"][node]]
+        start = max(transmission, node_busy[node])
+        node_busy[node] = start + compute
+        out[i] = start + compute
+    return out
+
+
+def _send_chunk_np(p: dict, link_busy: np.ndarray, path: np.ndarray, chunk_bytes: float) -> float:
+    """Store-and-forward pipelining of one chunk; updates link_busy in place (see dynamics)."""
+    bits = 8.0 * chunk_bytes
+    pkt_bits = 8.0 * min(float(p["packet_bytes"]), chunk_bytes)
+    head = tail = 0.0
+    for link in path:
+        cap, rate = p["link_capacity_bps"][link], p["link_rate_bps"][link]
+        prop, wait = p["link_prop_s"][link], p["link_bg_wait_s"][link]
+        start = max(head, link_busy[link]) + wait
+        end = max(start + bits / rate, tail + wait + pkt_bits / cap)
+        head, tail = start + pkt_bits / cap + prop, end + prop
+        link_busy[link] = end
+    return tail
