@@ -1,8 +1,11 @@
 """Simulator throughput: task-steps/s against the number of environments, compile time apart
 from steady state, and the same model as a NumPy per-task loop in the same run.
 
-A task-step is one task scheduled end to end: arrive, observe (probes), greedy-joint policy,
-step (links + compute). Every environment has its own task stream.
+A task-step is one task scheduled end to end: arrive, observe (probes with noise), policy,
+step (links + compute). Two policies are timed: Base1 (min predicted compute + ECMP; almost all
+of its time is the simulator) and greedy-joint (water-filling over every candidate, about 2/3 of
+its time is the policy). Every environment has its own task stream. The NumPy reference runs the
+same model and greedy-joint with a Python loop per task.
 
     python experiments/bench_sim.py [--quick] --out results/bench_sim.json
 """
@@ -20,12 +23,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cpnjax.policies import greedy_joint
+from cpnjax.policies import get_policy
 from cpnjax.scenario import ScenarioConfig, make_scenario
 from cpnjax.sim import SimConfig, make_params, reset, rollout, task_arrays
 from cpnjax.sim.reference import simulate_greedy
 
 TOPOLOGIES = ("abilene", "tiscali", "asn2k")
+POLICIES = ("base1", "greedy")
 NUM_ENVS = (1, 64, 1024, 4096, 8192)
 
 
@@ -37,12 +41,13 @@ def env_tasks(scenario, num_envs: int, seed: int):
     return jax.tree.map(lambda x: jnp.asarray(np.asarray(x)[perm]), tasks)
 
 
-def bench_jax(params, tasks, num_envs: int, min_time_s: float) -> tuple[float, float]:
+def bench_jax(params, tasks, num_envs: int, min_time_s: float, policy: str) -> tuple[float, float]:
     """Returns (compile_s, steps_per_s) for one jitted, vmapped rollout."""
     config = SimConfig()
+    fn = get_policy(policy)
 
     def run(key, t):
-        _, info = rollout(params, reset(params, key), t, greedy_joint, config)
+        _, info = rollout(params, reset(params, key), t, fn, config)
         return info.response_s.mean()
 
     keys = jax.random.split(jax.random.key(0), num_envs)
@@ -83,7 +88,7 @@ def main() -> None:
     num_tasks = args.tasks or (32 if args.quick else 128)
     env_counts = (1, 64, 1024) if args.quick else NUM_ENVS
     min_time_s = 0.5 if args.quick else 2.0
-    config = {"num_tasks_per_env": num_tasks, "num_envs": env_counts, "policy": "greedy",
+    config = {"num_tasks_per_env": num_tasks, "num_envs": env_counts, "policies": POLICIES,
               "min_time_s": min_time_s, "scenario": None}
     results, numpy_ref = [], {}
     for topo in args.topologies.split(","):
@@ -95,12 +100,14 @@ def main() -> None:
         print(f"{topo:>8} numpy reference: {numpy_ref[topo]:12,.0f} task-steps/s", flush=True)
         for num_envs in env_counts:
             tasks = env_tasks(scenario, num_envs, seed=num_envs)
-            compile_s, steps_per_s = bench_jax(params, tasks, num_envs, min_time_s)
-            results.append({"topology": topo, "num_envs": num_envs, "steps_per_s": steps_per_s,
-                            "compile_s": compile_s,
-                            "speedup_vs_numpy": steps_per_s / numpy_ref[topo]})
-            print(f"{topo:>8} envs {num_envs:5d}: {steps_per_s:14,.0f} task-steps/s "
-                  f"(compile {compile_s:.1f} s, {steps_per_s / numpy_ref[topo]:,.0f}x numpy)", flush=True)
+            for policy in POLICIES:
+                compile_s, steps_per_s = bench_jax(params, tasks, num_envs, min_time_s, policy)
+                results.append({"topology": topo, "num_envs": num_envs, "policy": policy,
+                                "steps_per_s": steps_per_s, "compile_s": compile_s,
+                                "speedup_vs_numpy": steps_per_s / numpy_ref[topo]})
+                print(f"{topo:>8} envs {num_envs:5d} {policy:>6}: {steps_per_s:14,.0f} task-steps/s "
+                      f"(compile {compile_s:.1f} s, {steps_per_s / numpy_ref[topo]:,.0f}x numpy)",
+                      flush=True)
     device = jax.devices()[0]
     report = {
         "results": results,
@@ -115,11 +122,12 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     lines = [f"# bench_sim ({report['device']})", "",
-             f"greedy-joint, {num_tasks} tasks per environment; NumPy per-task loop in the same run.", "",
-             "| topology | envs | task-steps/s | compile (s) | x NumPy |", "|---|---|---|---|---|"]
+             f"{num_tasks} tasks per environment; NumPy per-task loop (greedy-joint) in the same run.",
+             "", "| topology | envs | policy | task-steps/s | compile (s) | x NumPy |",
+             "|---|---|---|---|---|---|"]
     for r in results:
-        lines.append(f"| {r['topology']} | {r['num_envs']} | {r['steps_per_s']:,.0f} | {r['compile_s']:.1f} "
-                     f"| {r['speedup_vs_numpy']:,.0f} |")
+        lines.append(f"| {r['topology']} | {r['num_envs']} | {r['policy']} | {r['steps_per_s']:,.0f} "
+                     f"| {r['compile_s']:.1f} | {r['speedup_vs_numpy']:,.0f} |")
     lines += ["", "| topology | NumPy task-steps/s |", "|---|---|"]
     lines += [f"| {t} | {v:,.0f} |" for t, v in numpy_ref.items()]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")

@@ -16,19 +16,22 @@ def line_params(
     packet_bytes=9000.0,
     num_paths=1,
     max_hops=None,
+    real_paths=1,
 ):
     """Access point 0 -> node `num_hops` over a line of links 0..num_hops-1; one candidate
-    (class 0, slot 0) with `num_paths` copies of that path (the extra ones masked out)."""
+    (class 0, slot 0) with `num_paths` path slots, the first `real_paths` of them copies of that
+    line (the rest masked out)."""
     h = max_hops or num_hops
     num_links = num_hops
     links = np.zeros((1, 1, 1, num_paths, h), np.int32)
     hop_mask = np.zeros((1, 1, 1, num_paths, h), bool)
-    links[0, 0, 0, 0, :num_hops] = np.arange(num_hops)
-    hop_mask[0, 0, 0, 0, :num_hops] = True
+    links[0, 0, 0, :real_paths, :num_hops] = np.arange(num_hops)
+    hop_mask[0, 0, 0, :real_paths, :num_hops] = True
     path_mask = np.zeros((1, 1, 1, num_paths), bool)
-    path_mask[..., 0] = True
+    path_mask[..., :real_paths] = True
     f = lambda x: jnp.full((num_links,), x, jnp.float32)  # noqa: E731
     node_device = np.zeros(num_hops + 1, np.int32)
+    per_hop = lambda x, pad: jnp.asarray(np.where(hop_mask, x, pad), jnp.float32)  # noqa: E731
     return SimParams(
         link_capacity_bps=f(capacity_bps),
         link_rate_bps=f(capacity_bps * (1 - bg_util)),
@@ -41,6 +44,12 @@ def line_params(
         path_links=jnp.asarray(links),
         hop_mask=jnp.asarray(hop_mask),
         path_mask=jnp.asarray(path_mask),
+        cand_device=jnp.zeros((1, 1, 1), jnp.int32),
+        hop_capacity_bps=per_hop(capacity_bps, 1.0),
+        hop_rate_bps=per_hop(capacity_bps * (1 - bg_util), 1.0),
+        hop_prop_s=per_hop(prop_s, 0.0),
+        hop_bg_wait_s=per_hop(bg_wait_s, 0.0),
+        hop_bg_util=per_hop(bg_util, 0.0),
         true_compute_s=jnp.full((1, 1), compute_s, jnp.float32),
         pred_compute_s=jnp.full((1, 1), compute_s, jnp.float32),
         packet_bytes=jnp.asarray(packet_bytes, jnp.float32),

@@ -72,10 +72,7 @@ def test_fifo_compute_waits_for_the_task_ahead():
 def test_bytes_are_conserved_on_a_shared_link():
     # Two copies of the same one-hop path: the link must carry both halves back to back,
     # exactly the time of the whole task.
-    params = line_params(num_hops=1, num_paths=2)
-    params = params.replace(
-        path_mask=jnp.ones_like(params.path_mask), hop_mask=jnp.ones_like(params.hop_mask)
-    )
+    params = line_params(num_hops=1, num_paths=2, real_paths=2)
     halves = Action(node_slot=jnp.asarray(0, jnp.int32), split=jnp.array([0.5, 0.5]))
     whole = Action(node_slot=jnp.asarray(0, jnp.int32), split=jnp.array([1.0, 0.0]))
     s_halves, _ = run_one(params, task(1e6), action=halves)
@@ -205,15 +202,15 @@ def test_more_background_never_lowers_latency_and_latency_is_non_negative(
     params, state, t, slot = three_path_setup()
     t = t.replace(size_bytes=jnp.asarray(size, jnp.float32))
     state = state.replace(link_busy_s=state.link_busy_s + backlog)
-    cap = params.link_capacity_bps
+    cap = params.hop_capacity_bps
     split = jnp.array([split0, (1 - split0) / 2, (1 - split0) / 2])
     action = Action(node_slot=jnp.asarray(slot, jnp.int32), split=split)
     out = []
     for u in (util_lo, util_lo + extra):
         p = params.replace(
-            link_rate_bps=cap * (1 - u),
-            link_bg_util=jnp.full_like(cap, u),
-            link_bg_wait_s=u / (2 * (1 - u)) * 12000.0 / cap,
+            hop_rate_bps=cap * (1 - u),
+            hop_bg_util=jnp.full_like(cap, u),
+            hop_bg_wait_s=u / (2 * (1 - u)) * 12000.0 / cap,
         )
         info = step(p, state, t, action, HARD)[1]
         for field in ("transmission_s", "wait_s", "compute_s", "response_s"):

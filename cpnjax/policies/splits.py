@@ -143,16 +143,17 @@ def water_fill(
       split: (K,) on the simplex. level_s: () the predicted transmission time.
 
     The level T solves sum_p free_p (T - delay_p)^+ = 8B; with paths sorted by delay, T is the
-    minimum over j of (8B + sum_{i<=j} free_i d_i) / sum_{i<=j} free_i.
+    minimum over j of (8B + sum_{i<=j} free_i d_i) / sum_{i<=j} free_i (computed over the
+    prefixes {m: d_m <= d_j}, which needs no sort).
     """
     bits = 8.0 * size_bytes
-    d = jnp.where(path_mask, delay_s, jnp.inf)
-    order = jnp.argsort(d)
-    d_sorted, c_sorted = d[order], jnp.where(path_mask, free_bps, 0.0)[order]
-    ok = jnp.isfinite(d_sorted)
-    cum_c = jnp.cumsum(jnp.where(ok, c_sorted, 0.0))
-    cum_cd = jnp.cumsum(jnp.where(ok, c_sorted * d_sorted, 0.0))
-    levels = jnp.where(ok, (bits + cum_cd) / jnp.maximum(cum_c, 1e-30), jnp.inf)
+    c = jnp.where(path_mask, free_bps, 0.0)
+    d = jnp.where(path_mask, delay_s, 0.0)
+    # prefix[i, m]: path m is no slower than path i -- the sorted prefixes, without a sort
+    prefix = (d[None, :] <= d[:, None]) & path_mask[None, :]
+    cum_c = (prefix * c[None, :]).sum(-1)
+    cum_cd = (prefix * (c * d)[None, :]).sum(-1)
+    levels = jnp.where(path_mask, (bits + cum_cd) / jnp.maximum(cum_c, 1e-30), jnp.inf)
     level = jnp.min(levels)
     share = jnp.where(path_mask, free_bps * jnp.maximum(level - delay_s, 0.0), 0.0)
     total = share.sum()

@@ -58,7 +58,8 @@ def send_chunk(
       link_busy_s: (L,) busy time of every link, relative to now.
       links: (H,) int link ids of the path's hops. hop_mask: (H,) bool, real hops.
       chunk_bytes: () bytes on this path; packet_bytes: () packet size.
-      capacity_bps, rate_bps, prop_s, bg_wait_s: (L,) per-link constants (see module docstring).
+      capacity_bps, rate_bps, prop_s, bg_wait_s: (H,) constants of the path's hops (see module
+        docstring); any values on padded hops.
 
     Returns:
       delivered_s: () when the last byte reaches the path's end.
@@ -67,21 +68,17 @@ def send_chunk(
     num_links = link_busy_s.shape[0]
     idx = jnp.where(hop_mask, links, num_links)  # padded hops point past the end
     busy = link_busy_s.at[idx].get(mode="fill", fill_value=0.0)
-    cap = capacity_bps.at[idx].get(mode="fill", fill_value=1.0)
-    rate = rate_bps.at[idx].get(mode="fill", fill_value=1.0)
-    prop = prop_s.at[idx].get(mode="fill", fill_value=0.0)
-    wait = bg_wait_s.at[idx].get(mode="fill", fill_value=0.0)
     bits = 8.0 * chunk_bytes
     pkt_bits = 8.0 * jnp.minimum(packet_bytes, chunk_bytes)
     head = jnp.zeros_like(bits)
     tail = jnp.zeros_like(bits)
     ends = []
     for j in range(links.shape[0]):  # static, small: unrolled
-        start = soft_max2(head, busy[j], temp_s) + wait[j]
-        end = soft_max2(start + bits / rate[j], tail + wait[j] + pkt_bits / cap[j], temp_s)
+        start = soft_max2(head, busy[j], temp_s) + bg_wait_s[j]
+        end = soft_max2(start + bits / rate_bps[j], tail + bg_wait_s[j] + pkt_bits / capacity_bps[j], temp_s)
         real = hop_mask[j]
-        head = jnp.where(real, start + pkt_bits / cap[j] + prop[j], head)
-        tail = jnp.where(real, end + prop[j], tail)
+        head = jnp.where(real, start + pkt_bits / capacity_bps[j] + prop_s[j], head)
+        tail = jnp.where(real, end + prop_s[j], tail)
         ends.append(end)
     link_busy_s = link_busy_s.at[idx].set(jnp.stack(ends), mode="drop")
     return tail, link_busy_s

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from cpnjax.sim.dynamics import send_chunk, serve_compute, soft_max_masked
 from cpnjax.sim.types import Action, Obs, SimConfig, SimParams, SimState, StepInfo, Task
@@ -42,53 +43,73 @@ def arrive(state: SimState, task: Task) -> SimState:
 
 def task_class(params: SimParams, task: Task) -> jax.Array:
     """() int32 the device class whose candidates predict the lowest compute latency (paper 3.2)."""
-    nodes = params.cand_node[task.access_point]  # (C, N)
-    pred = params.pred_compute_s[task.arch, params.node_device[nodes]]
+    pred = params.pred_compute_s[task.arch][params.cand_device[task.access_point]]  # (C, N)
     pred = jnp.where(params.cand_mask[task.access_point], pred, jnp.inf)
     return jnp.argmin(jnp.min(pred, axis=-1)).astype(jnp.int32)
 
 
-def candidates(params: SimParams, task: Task):
-    """The task's candidate set: (node (N,), node_mask (N,), links (N,K,H), hop_mask (N,K,H),
-    path_mask (N,K))."""
+@struct.dataclass
+class Candidates:
+    """The task's candidate set: the n nodes of its best class and their k paths."""
+
+    node: jax.Array  # (N,) int32
+    node_mask: jax.Array  # (N,) bool
+    device: jax.Array  # (N,) int32
+    links: jax.Array  # (N, K, H) int32
+    hop_mask: jax.Array  # (N, K, H) bool
+    path_mask: jax.Array  # (N, K) bool
+    capacity_bps: jax.Array  # (N, K, H)
+    rate_bps: jax.Array  # (N, K, H)
+    prop_s: jax.Array  # (N, K, H)
+    bg_wait_s: jax.Array  # (N, K, H)
+    bg_util: jax.Array  # (N, K, H)
+
+
+def candidates(params: SimParams, task: Task) -> Candidates:
+    """Slice the task's candidate set out of the (access point, class) tables."""
     a, c = task.access_point, task_class(params, task)
-    return (
-        params.cand_node[a, c],
-        params.cand_mask[a, c],
-        params.path_links[a, c],
-        params.hop_mask[a, c],
-        params.path_mask[a, c],
+    return Candidates(
+        node=params.cand_node[a, c],
+        node_mask=params.cand_mask[a, c],
+        device=params.cand_device[a, c],
+        links=params.path_links[a, c],
+        hop_mask=params.hop_mask[a, c],
+        path_mask=params.path_mask[a, c],
+        capacity_bps=params.hop_capacity_bps[a, c],
+        rate_bps=params.hop_rate_bps[a, c],
+        prop_s=params.hop_prop_s[a, c],
+        bg_wait_s=params.hop_bg_wait_s[a, c],
+        bg_util=params.hop_bg_util[a, c],
     )
 
 
 def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -> Obs:
     """What the controller sees for this task (state already advanced to its arrival)."""
-    nodes, node_mask, links, hop_mask, path_mask = candidates(params, task)
-    hop_backlog = jnp.where(hop_mask, state.link_busy_s[links], 0.0)
-    cap = params.link_capacity_bps[links]
-    bg_wait = jnp.where(hop_mask, params.link_bg_wait_s[links], 0.0)
-    hop_delay = params.link_prop_s[links] + hop_backlog + 8.0 * params.probe_bytes / cap
-    path_bg_wait = bg_wait.sum(-1)
+    cand = candidates(params, task)
+    hop_mask = cand.hop_mask
+    hop_backlog = jnp.where(hop_mask, state.link_busy_s[cand.links], 0.0)
+    hop_delay = cand.prop_s + hop_backlog + 8.0 * params.probe_bytes / cand.capacity_bps
+    path_bg_wait = cand.bg_wait_s.sum(-1)
     if config.probe_noise:
         # Mean of 3 probes' waits behind background: Gamma(3, 1/3) in units of the mean wait,
         # moment-matched by a normal clipped at 0.
         z = jax.random.normal(state.key, path_bg_wait.shape)
         path_bg_wait = path_bg_wait * jnp.maximum(1.0 + z / jnp.sqrt(3.0), 0.0)
     path_delay = jnp.where(hop_mask, hop_delay, 0.0).sum(-1) + path_bg_wait
-    free = jnp.where(hop_mask, params.link_rate_bps[links], jnp.inf).min(-1)
+    free = jnp.where(hop_mask, cand.rate_bps, jnp.inf).min(-1)
     return Obs(
         size_bytes=task.size_bytes,
-        cand_mask=node_mask,
-        pred_compute_s=params.pred_compute_s[task.arch, params.node_device[nodes]],
-        compute_wait_s=state.node_busy_s[nodes],
-        path_mask=path_mask,
-        path_delay_s=jnp.where(path_mask, path_delay, 0.0),
-        path_free_bps=jnp.where(path_mask, free, 0.0),
+        cand_mask=cand.node_mask,
+        pred_compute_s=params.pred_compute_s[task.arch][cand.device],
+        compute_wait_s=state.node_busy_s[cand.node],
+        path_mask=cand.path_mask,
+        path_delay_s=jnp.where(cand.path_mask, path_delay, 0.0),
+        path_free_bps=jnp.where(cand.path_mask, free, 0.0),
         path_hops=hop_mask.sum(-1).astype(jnp.float32),
-        hop_links=links,
+        hop_links=cand.links,
         hop_mask=hop_mask,
-        hop_capacity_bps=cap,
-        hop_bg_util=jnp.where(hop_mask, params.link_bg_util[links], 0.0),
+        hop_capacity_bps=cand.capacity_bps,
+        hop_bg_util=cand.bg_util,
         hop_backlog_s=hop_backlog,
     )
 
@@ -110,11 +131,10 @@ def step(
     An action off the simplex or on a masked candidate is rejected: the state is left unchanged
     and every latency in the info is NaN.
     """
-    nodes, node_mask, links, hop_mask, path_mask = candidates(params, task)
-    slot = action.node_slot
-    node = nodes[slot]
-    path_mask = path_mask[slot]
-    valid = node_mask[slot] & split_is_valid(action.split, path_mask)
+    cand = jax.tree.map(lambda x: x[action.node_slot], candidates(params, task))
+    node = cand.node
+    path_mask = cand.path_mask
+    valid = cand.node_mask & split_is_valid(action.split, path_mask)
     split = jnp.where(path_mask, action.split, 0.0)
     used = split > 0.0
 
@@ -123,14 +143,14 @@ def step(
     for p in range(split.shape[0]):  # paths share links: send them one after the other
         d, busy = send_chunk(
             busy,
-            links[slot, p],
-            hop_mask[slot, p] & used[p],
+            cand.links[p],
+            cand.hop_mask[p] & used[p],
             split[p] * task.size_bytes,
             params.packet_bytes,
-            params.link_capacity_bps,
-            params.link_rate_bps,
-            params.link_prop_s,
-            params.link_bg_wait_s,
+            cand.capacity_bps[p],
+            cand.rate_bps[p],
+            cand.prop_s[p],
+            cand.bg_wait_s[p],
             config.smooth_temp_s,
         )
         delivered.append(d)
@@ -141,7 +161,7 @@ def step(
         gate = jnp.where(used, split / (split + config.gate_eps), 0.0)
     transmission = soft_max_masked(delivered, gate, config.smooth_temp_s)
 
-    compute = params.true_compute_s[task.arch, params.node_device[node]]
+    compute = params.true_compute_s[task.arch, cand.device]
     wait, busy_after = serve_compute(
         state.node_busy_s[node], transmission, compute, config.smooth_temp_s
     )

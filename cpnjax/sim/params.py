@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -36,6 +37,10 @@ def make_params(
     pred_ms = predictor.predict_ms(load_latency_table(), scenario.devices)
     cand = scenario.candidates
     f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+
+    def per_hop(values: np.ndarray, pad: float) -> jax.Array:
+        return f32(np.where(cand.hop_mask, values[cand.path_links], pad))
+
     return SimParams(
         link_capacity_bps=f32(topo.capacity_bps),
         link_rate_bps=f32(topo.capacity_bps * (1.0 - util)),
@@ -48,6 +53,12 @@ def make_params(
         path_links=jnp.asarray(cand.path_links, jnp.int32),
         hop_mask=jnp.asarray(cand.hop_mask),
         path_mask=jnp.asarray(cand.path_mask),
+        cand_device=jnp.asarray(np.maximum(scenario.node_device, 0)[cand.node], jnp.int32),
+        hop_capacity_bps=per_hop(topo.capacity_bps, 1.0),
+        hop_rate_bps=per_hop(topo.capacity_bps * (1.0 - util), 1.0),
+        hop_prop_s=per_hop(topo.prop_delay_s, 0.0),
+        hop_bg_wait_s=per_hop(bg_wait, 0.0),
+        hop_bg_util=per_hop(util, 0.0),
         true_compute_s=f32(
             np.nan_to_num(scenario.latency_ms, nan=np.nanmax(scenario.latency_ms)) / 1e3
         ),

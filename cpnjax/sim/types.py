@@ -41,6 +41,14 @@ class SimParams:
     path_links: jax.Array  # (A, C, N, K, H) int32 link id per hop
     hop_mask: jax.Array  # (A, C, N, K, H) bool
     path_mask: jax.Array  # (A, C, N, K) bool
+    cand_device: jax.Array  # (A, C, N) int32 device column of each candidate
+    # The link constants gathered once per candidate hop (padded hops: capacity/rate 1, rest 0),
+    # so that the hot path slices blocks instead of gathering single links.
+    hop_capacity_bps: jax.Array  # (A, C, N, K, H)
+    hop_rate_bps: jax.Array  # (A, C, N, K, H)
+    hop_prop_s: jax.Array  # (A, C, N, K, H)
+    hop_bg_wait_s: jax.Array  # (A, C, N, K, H)
+    hop_bg_util: jax.Array  # (A, C, N, K, H)
     true_compute_s: jax.Array  # (R, D) measured latency (ground truth)
     pred_compute_s: jax.Array  # (R, D) what the controller predicts
     packet_bytes: jax.Array  # () data packet size
