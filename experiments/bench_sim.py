@@ -88,11 +88,18 @@ def main() -> None:
     num_tasks = args.tasks or (32 if args.quick else 128)
     env_counts = (1, 64, 1024) if args.quick else NUM_ENVS
     min_time_s = 0.5 if args.quick else 2.0
-    config = {"num_tasks_per_env": num_tasks, "num_envs": env_counts, "policies": POLICIES,
-              "min_time_s": min_time_s, "scenario": None}
+    config = {
+        "num_tasks_per_env": num_tasks,
+        "num_envs": env_counts,
+        "policies": POLICIES,
+        "min_time_s": min_time_s,
+        "scenario": None,
+    }
     results, numpy_ref = [], {}
     for topo in args.topologies.split(","):
-        sc_config = dataclasses.replace(ScenarioConfig.default(), topology=topo, num_tasks=num_tasks)
+        sc_config = dataclasses.replace(
+            ScenarioConfig.default(), topology=topo, num_tasks=num_tasks
+        )
         config["scenario"] = dataclasses.asdict(sc_config) | {"topology": "(each of the above)"}
         scenario = make_scenario(sc_config, seed=0)
         params = make_params(scenario)
@@ -102,32 +109,53 @@ def main() -> None:
             tasks = env_tasks(scenario, num_envs, seed=num_envs)
             for policy in POLICIES:
                 compile_s, steps_per_s = bench_jax(params, tasks, num_envs, min_time_s, policy)
-                results.append({"topology": topo, "num_envs": num_envs, "policy": policy,
-                                "steps_per_s": steps_per_s, "compile_s": compile_s,
-                                "speedup_vs_numpy": steps_per_s / numpy_ref[topo]})
-                print(f"{topo:>8} envs {num_envs:5d} {policy:>6}: {steps_per_s:14,.0f} task-steps/s "
-                      f"(compile {compile_s:.1f} s, {steps_per_s / numpy_ref[topo]:,.0f}x numpy)",
-                      flush=True)
+                results.append(
+                    {
+                        "topology": topo,
+                        "num_envs": num_envs,
+                        "policy": policy,
+                        "steps_per_s": steps_per_s,
+                        "compile_s": compile_s,
+                        "speedup_vs_numpy": steps_per_s / numpy_ref[topo],
+                    }
+                )
+                print(
+                    f"{topo:>8} envs {num_envs:5d} {policy:>6}: {steps_per_s:14,.0f} task-steps/s "
+                    f"(compile {compile_s:.1f} s, {steps_per_s / numpy_ref[topo]:,.0f}x numpy)",
+                    flush=True,
+                )
     device = jax.devices()[0]
     report = {
         "results": results,
-        "numpy_reference": {"steps_per_s": numpy_ref.get("abilene", next(iter(numpy_ref.values()))),
-                            "per_topology": numpy_ref},
+        "numpy_reference": {
+            "steps_per_s": numpy_ref.get("abilene", next(iter(numpy_ref.values()))),
+            "per_topology": numpy_ref,
+        },
         "device": f"{device.platform}: {device.device_kind} ({jax.device_count()} device(s), "
-                  f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores)",
-        "versions": {"jax": jax.__version__, "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else jax.__version__,
-                     "numpy": np.__version__, "python": platform.python_version()},
+        f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores)",
+        "versions": {
+            "jax": jax.__version__,
+            "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else jax.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
         "config": config,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
-    lines = [f"# bench_sim ({report['device']})", "",
-             f"{num_tasks} tasks per environment; NumPy per-task loop (greedy-joint) in the same run.",
-             "", "| topology | envs | policy | task-steps/s | compile (s) | x NumPy |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"# bench_sim ({report['device']})",
+        "",
+        f"{num_tasks} tasks per environment; NumPy per-task loop (greedy-joint) in the same run.",
+        "",
+        "| topology | envs | policy | task-steps/s | compile (s) | x NumPy greedy loop |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results:
-        lines.append(f"| {r['topology']} | {r['num_envs']} | {r['policy']} | {r['steps_per_s']:,.0f} "
-                     f"| {r['compile_s']:.1f} | {r['speedup_vs_numpy']:,.0f} |")
+        lines.append(
+            f"| {r['topology']} | {r['num_envs']} | {r['policy']} | {r['steps_per_s']:,.0f} "
+            f"| {r['compile_s']:.1f} | {r['speedup_vs_numpy']:,.0f} |"
+        )
     lines += ["", "| topology | NumPy task-steps/s |", "|---|---|"]
     lines += [f"| {t} | {v:,.0f} |" for t, v in numpy_ref.items()]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")

@@ -75,7 +75,9 @@ def send_chunk(
     ends = []
     for j in range(links.shape[0]):  # static, small: unrolled
         start = soft_max2(head, busy[j], temp_s) + bg_wait_s[j]
-        end = soft_max2(start + bits / rate_bps[j], tail + bg_wait_s[j] + pkt_bits / capacity_bps[j], temp_s)
+        end = soft_max2(
+            start + bits / rate_bps[j], tail + bg_wait_s[j] + pkt_bits / capacity_bps[j], temp_s
+        )
         real = hop_mask[j]
         head = jnp.where(real, start + pkt_bits / capacity_bps[j] + prop_s[j], head)
         tail = jnp.where(real, end + prop_s[j], tail)

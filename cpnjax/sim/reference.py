@@ -30,7 +30,9 @@ def water_fill_np(delay, free, mask, size_bytes):
     return split, level
 
 
-def simulate_greedy(params: SimParams, interarrival_s, access_point, arch, size_bytes) -> np.ndarray:
+def simulate_greedy(
+    params: SimParams, interarrival_s, access_point, arch, size_bytes
+) -> np.ndarray:
     """Run greedy-joint over a task stream with a Python loop per task.
 
     Args:
@@ -52,7 +54,11 @@ def simulate_greedy(params: SimParams, interarrival_s, access_point, arch, size_
         pred_all = p["pred_compute_s"][r, p["node_device"][p["cand_node"][a]]]
         cls = np.argmin(np.where(p["cand_mask"][a], pred_all, np.inf).min(-1))
         nodes, node_mask = p["cand_node"][a, cls], p["cand_mask"][a, cls]
-        links, hop_mask, path_mask = p["path_links"][a, cls], p["hop_mask"][a, cls], p["path_mask"][a, cls]
+        links, hop_mask, path_mask = (
+            p["path_links"][a, cls],
+            p["hop_mask"][a, cls],
+            p["path_mask"][a, cls],
+        )
         # observation (probe noise off)
         cap = p["link_capacity_bps"][links]
         hop_delay = p["link_prop_s"][links] + link_busy[links] + 8.0 * p["probe_bytes"] / cap
