@@ -25,7 +25,7 @@ import numpy as np
 
 from cpnjax.policies import get_policy
 from cpnjax.scenario import ScenarioConfig, make_scenario
-from cpnjax.sim import SimConfig, make_params, reset, rollout, task_arrays
+from cpnjax.sim import SimConfig, make_batched_rollout, make_params, task_arrays
 from cpnjax.sim.reference import simulate_greedy
 
 TOPOLOGIES = ("abilene", "tiscali", "asn2k")
@@ -43,21 +43,15 @@ def env_tasks(scenario, num_envs: int, seed: int):
 
 def bench_jax(params, tasks, num_envs: int, min_time_s: float, policy: str) -> tuple[float, float]:
     """Returns (compile_s, steps_per_s) for one jitted, vmapped rollout."""
-    config = SimConfig()
-    fn = get_policy(policy)
-
-    def run(key, t):
-        _, info = rollout(params, reset(params, key), t, fn, config)
-        return info.response_s.mean()
-
+    run = make_batched_rollout(get_policy(policy), SimConfig())
     keys = jax.random.split(jax.random.key(0), num_envs)
     start = time.perf_counter()
-    compiled = jax.jit(jax.vmap(run)).lower(keys, tasks).compile()
+    compiled = run.lower(params, keys, tasks).compile()
     compile_s = time.perf_counter() - start
-    compiled(keys, tasks).block_until_ready()  # warm
+    jax.block_until_ready(compiled(params, keys, tasks))  # warm
     reps, start = 0, time.perf_counter()
     while True:
-        compiled(keys, tasks).block_until_ready()
+        jax.block_until_ready(compiled(params, keys, tasks))
         reps += 1
         elapsed = time.perf_counter() - start
         if elapsed >= min_time_s:

@@ -15,6 +15,7 @@ from cpnjax.sim import (
     Action,
     SimConfig,
     arrive,
+    make_batched_rollout,
     make_params,
     observe,
     reset,
@@ -109,7 +110,7 @@ def test_vmap_over_environments_equals_a_python_loop():
     keys = jax.random.split(jax.random.key(3), 4)
     shifted = jax.tree.map(lambda x: jnp.stack([jnp.roll(x, i) for i in range(4)]), tasks)
     run = lambda k, t: rollout(params, reset(params, k), t, base1, SimConfig())[1].response_s  # noqa: E731
-    batched = jax.jit(jax.vmap(run))(keys, shifted)
+    batched = make_batched_rollout(base1)(params, keys, shifted).response_s
     looped = jnp.stack(
         [jax.jit(run)(keys[i], jax.tree.map(lambda x: x[i], shifted)) for i in range(4)]
     )
@@ -240,3 +241,32 @@ def test_jax_simulator_matches_the_numpy_reference(topology):
     t = sc.tasks
     ref = simulate_greedy(params, t.interarrival_s, t.access_point, t.arch, t.size_bytes)
     np.testing.assert_allclose(np.asarray(info.response_s), ref, rtol=2e-3)
+
+
+def test_same_key_same_rollout_and_different_keys_different_probes():
+    sc = scenario(background_util=0.6)
+    params = make_params(sc)
+    tasks = task_arrays(sc.tasks)
+    run = make_batched_rollout(greedy_joint)
+    keys = jnp.stack([jax.random.key(1), jax.random.key(1)])
+    both = jax.tree.map(lambda x: jnp.stack([x, x]), tasks)
+    info = run(params, keys, both)
+    np.testing.assert_array_equal(np.asarray(info.response_s[0]), np.asarray(info.response_s[1]))
+    t0 = jax.tree.map(lambda x: x[0], tasks)
+    obs = [observe(params, arrive(reset(params, jax.random.key(k)), t0), t0, SimConfig()) for k in (1, 2)]
+    assert not np.allclose(np.asarray(obs[0].path_delay_s), np.asarray(obs[1].path_delay_s))
+
+
+def test_task_types():
+    from cpnjax.latency import load_latency_table
+
+    flops = load_latency_table().flops_m
+    io = scenario(task_type="io", io_size_bytes=1e5, num_tasks=50).tasks
+    assert (io.size_bytes == 1e5).all()
+    heavy = scenario(task_type="compute", num_tasks=200).tasks
+    mixed = scenario(task_type="mixed", num_tasks=200).tasks
+    assert flops[heavy.arch].min() >= np.quantile(flops, 0.75)
+    assert flops[heavy.arch].mean() > flops[mixed.arch].mean()
+    assert (np.diff(mixed.arrival_s) > 0).all()
+    with pytest.raises(ValueError, match="unknown task type"):
+        scenario(task_type="video")

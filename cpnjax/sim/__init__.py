@@ -13,6 +13,7 @@ from cpnjax.sim.env import (
     task_class,
 )
 from cpnjax.sim.params import make_params, task_arrays
+from cpnjax.sim.wrappers import make_batched_rollout
 from cpnjax.sim.types import Action, Obs, SimConfig, SimParams, SimState, StepInfo, Task
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Task",
     "arrive",
     "candidates",
+    "make_batched_rollout",
     "make_params",
     "observe",
     "reset",
