@@ -39,9 +39,8 @@ def evaluate_command(args: argparse.Namespace) -> None:
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     unknown = [p for p in policies if p not in POLICIES]
     if not policies or unknown:
-        raise ValueError(
-            f"unknown policy {unknown[0] if unknown else '(none given)'!r}; known: {', '.join(POLICIES)}"
-        )
+        name = unknown[0] if unknown else "(none given)"
+        raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")
     overrides = {"topology": args.topology, "num_tasks": args.tasks, "task_type": args.task_type}
     overrides["num_candidates"] = args.candidates
     if args.load is not None:
@@ -63,7 +62,8 @@ def evaluate_command(args: argparse.Namespace) -> None:
     write_results(args.out, scenario, results, resolved)
     for row in summary_rows(results):
         print(
-            f"{row['policy']:>8}  mean {row['mean_response_ms']:8.2f} ms  p99 {row['p99_response_ms']:8.2f} ms"
+            f"{row['policy']:>8}  mean {row['mean_response_ms']:8.2f} ms"
+            f"  p99 {row['p99_response_ms']:8.2f} ms"
             f"  (transmission {row['mean_transmission_ms']:.2f}, wait {row['mean_wait_ms']:.2f},"
             f" compute {row['mean_compute_ms']:.2f})"
         )

@@ -36,7 +36,7 @@ class PolicyResult:
 
 
 def run_policy(
-    scenario: Scenario, policy: str, seed: int = 0, sim_config: SimConfig = SimConfig()
+    scenario: Scenario, policy: str, seed: int = 0, sim_config: SimConfig | None = None
 ) -> PolicyResult:
     """Run one named policy over the scenario's task stream (one jit of the whole rollout).
 
@@ -47,6 +47,7 @@ def run_policy(
     fn = get_policy(policy)
     params = make_params(scenario)
     tasks = task_arrays(scenario.tasks)
+    sim_config = sim_config or SimConfig()
     run = jax.jit(lambda p, s, t: rollout(p, s, t, fn, sim_config))
     _, info = run(params, reset(params, jax.random.key(seed)), tasks)
     info = jax.device_get(info)
@@ -124,7 +125,8 @@ def markdown_table(rows: Sequence[dict], scenario: Scenario, reference: str | No
         lines.append(
             f"| {r['policy']} | {r['mean_response_ms']:.2f} | {r['p99_response_ms']:.2f} "
             f"| {r['mean_transmission_ms']:.2f} | {r['mean_wait_ms']:.2f} "
-            f"| {r['mean_compute_ms']:.2f} | {'-' if r['policy'] == reference else f'{gain:.2f}%'} |"
+            f"| {r['mean_compute_ms']:.2f} "
+            f"| {'-' if r['policy'] == reference else f'{gain:.2f}%'} |"
         )
     return "\n".join(lines) + "\n"
 

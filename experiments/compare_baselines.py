@@ -1,7 +1,8 @@
 """Baselines on several topologies and seeds: is greedy-joint no worse than the best of Base1-4,
 and Base3 no worse than Base1 at moderate background load?
 
-    python experiments/compare_baselines.py [--seeds 5] [--tasks 100] --out results/compare_baselines
+    python experiments/compare_baselines.py [--seeds 5] [--tasks 100] \
+        --out results/compare_baselines
 """
 
 from __future__ import annotations

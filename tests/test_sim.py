@@ -112,7 +112,7 @@ def test_vmap_over_environments_equals_a_python_loop():
     run = lambda k, t: rollout(params, reset(params, k), t, base1, SimConfig())[1].response_s  # noqa: E731
     batched = make_batched_rollout(base1)(params, keys, shifted).response_s
     looped = jnp.stack(
-        [jax.jit(run)(keys[i], jax.tree.map(lambda x: x[i], shifted)) for i in range(4)]
+        [jax.jit(run)(keys[i], jax.tree.map(lambda x, i=i: x[i], shifted)) for i in range(4)]
     )
     np.testing.assert_allclose(np.asarray(batched), np.asarray(looped), rtol=1e-6)
 
@@ -253,7 +253,8 @@ def test_same_key_same_rollout_and_different_keys_different_probes():
     info = run(params, keys, both)
     np.testing.assert_array_equal(np.asarray(info.response_s[0]), np.asarray(info.response_s[1]))
     t0 = jax.tree.map(lambda x: x[0], tasks)
-    obs = [observe(params, arrive(reset(params, jax.random.key(k)), t0), t0, SimConfig()) for k in (1, 2)]
+    states = [arrive(reset(params, jax.random.key(k)), t0) for k in (1, 2)]
+    obs = [observe(params, s, t0, SimConfig()) for s in states]
     assert not np.allclose(np.asarray(obs[0].path_delay_s), np.asarray(obs[1].path_delay_s))
 
 

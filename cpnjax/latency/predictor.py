@@ -16,7 +16,7 @@ from cpnjax.latency.table import LatencyTable
 
 class LatencyPredictor(Protocol):
     def predict_ms(self, table: LatencyTable, devices: tuple[str, ...]) -> np.ndarray:
-        """(num_archs, len(devices)) predicted latency in ms of every architecture on each device."""
+        """(num_archs, len(devices)) predicted latency (ms) of every architecture per device."""
         ...
 
 

@@ -13,8 +13,8 @@ from cpnjax.sim.env import (
     task_class,
 )
 from cpnjax.sim.params import make_params, task_arrays
-from cpnjax.sim.wrappers import make_batched_rollout
 from cpnjax.sim.types import Action, Obs, SimConfig, SimParams, SimState, StepInfo, Task
+from cpnjax.sim.wrappers import make_batched_rollout
 
 __all__ = [
     "SIMPLEX_TOL",

@@ -11,7 +11,7 @@ from cpnjax.sim.types import SimConfig, SimParams, StepInfo, Task
 
 
 def make_batched_rollout(
-    policy: Policy, config: SimConfig = SimConfig(), share_params: bool = True
+    policy: Policy, config: SimConfig | None = None, share_params: bool = True
 ) -> Callable[[SimParams, jax.Array, Task], StepInfo]:
     """A jitted function (params, keys (E,), tasks (E, T)) -> StepInfo with (E, T) leaves.
 
@@ -19,6 +19,8 @@ def make_batched_rollout(
     `share_params` all environments use one scenario; otherwise params carry a leading (E,)
     axis (scenarios of one padded size).
     """
+
+    config = config or SimConfig()
 
     def one(params: SimParams, key: jax.Array, tasks: Task) -> StepInfo:
         return rollout(params, reset(params, key), tasks, policy, config)[1]
