@@ -144,7 +144,7 @@ def step(
         d, busy = send_chunk(
             busy,
             cand.links[p],
-            cand.hop_mask[p] & used[p],
+            cand.hop_mask[p] & used[p] & valid,  # a rejected action touches no link
             split[p] * task.size_bytes,
             params.packet_bytes,
             cand.capacity_bps[p],
@@ -165,12 +165,14 @@ def step(
     wait, busy_after = serve_compute(
         state.node_busy_s[node], transmission, compute, config.smooth_temp_s
     )
+    # Only the touched entries change (no pass over all links): O(K H) per step.
     new_state = state.replace(
         link_busy_s=busy,
-        node_busy_s=state.node_busy_s.at[node].set(busy_after),
+        node_busy_s=state.node_busy_s.at[node].set(
+            jnp.where(valid, busy_after, state.node_busy_s[node])
+        ),
+        key=jax.random.split(state.key)[0],
     )
-    new_state = jax.tree.map(lambda new, old: jnp.where(valid, new, old), new_state, state)
-    new_state = new_state.replace(key=jax.random.split(state.key)[0])
     nan = jnp.full((), jnp.nan, delivered.dtype)
     info = StepInfo(
         node=node,
