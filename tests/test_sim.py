@@ -271,3 +271,15 @@ def test_task_types():
     assert (np.diff(mixed.arrival_s) > 0).all()
     with pytest.raises(ValueError, match="unknown task type"):
         scenario(task_type="video")
+
+
+@pytest.mark.parametrize("topology", ["b4", "ebone", "sprintlink", "uscarrier", "kdl", "asn2k"])
+def test_every_shipped_topology_simulates(topology):
+    sc = scenario(topology, seed=1, num_tasks=8)
+    params = make_params(sc)
+    _, info = jax.jit(lambda p, s, t: rollout(p, s, t, greedy_joint, SimConfig()))(
+        params, reset(params, jax.random.key(0)), task_arrays(sc.tasks)
+    )
+    response = np.asarray(info.response_s)
+    assert np.isfinite(response).all() and (response > 0).all()
+    assert (np.asarray(info.transmission_s) > 0).all()
