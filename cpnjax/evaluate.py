@@ -32,7 +32,6 @@ class PolicyResult:
     wait_ms: np.ndarray
     compute_ms: np.ndarray
     response_ms: np.ndarray
-    split: np.ndarray | None = None
 
 
 def run_policy(

@@ -15,6 +15,7 @@ from cpnjax.sim import (
     Action,
     SimConfig,
     arrive,
+    candidates,
     make_batched_rollout,
     make_params,
     observe,
@@ -283,3 +284,20 @@ def test_every_shipped_topology_simulates(topology):
     response = np.asarray(info.response_s)
     assert np.isfinite(response).all() and (response > 0).all()
     assert (np.asarray(info.transmission_s) > 0).all()
+
+
+def test_the_observation_reads_the_predictor_not_the_ground_truth():
+    from cpnjax.latency import OraclePredictor
+
+    sc = scenario(access_points=(0, 8))
+    t = jax.tree.map(lambda x: x[0], task_arrays(sc.tasks))
+    preds = []
+    for predictor in (None, OraclePredictor()):
+        params = make_params(sc, predictor)
+        obs = observe(params, arrive(reset(params, jax.random.key(0)), t), t, HARD)
+        cand = np.asarray(candidates(params, t).device)
+        truth = np.asarray(params.true_compute_s)[int(t.arch), cand]
+        preds.append((np.asarray(obs.pred_compute_s), truth))
+    (mean_pred, truth), (oracle_pred, _) = preds
+    np.testing.assert_allclose(oracle_pred, truth, rtol=1e-6)
+    assert not np.allclose(mean_pred, truth)  # the default predictor is the device mean

@@ -103,14 +103,6 @@ class Topology:
             )
         return g
 
-    def hop_distances(self, source: int) -> np.ndarray:
-        """(num_nodes,) hop count from `source` to every node (BFS)."""
-        lengths = nx.single_source_shortest_path_length(self.graph(), source)
-        out = np.full(self.num_nodes, np.iinfo(np.int64).max, dtype=np.int64)
-        for v, d in lengths.items():
-            out[v] = d
-        return out
-
 
 def load_topology(name_or_path: str | Path, capacity_unit_bps: float | None = None) -> Topology:
     """Load a shipped topology by name (see SHIPPED_TOPOLOGIES) or a JSON file in the schema.

@@ -1,7 +1,7 @@
 """Seeded CPN instances: devices, access points, background traffic, task streams."""
 
 from cpnjax.scenario.background import background_link_load, gravity_traffic_matrix
-from cpnjax.scenario.scenario import Scenario, ScenarioConfig, make_scenario, save_config
+from cpnjax.scenario.scenario import Scenario, ScenarioConfig, make_scenario
 from cpnjax.scenario.tasks import TASK_TYPES, TaskStream, generate_tasks
 
 __all__ = [
@@ -13,5 +13,4 @@ __all__ = [
     "generate_tasks",
     "gravity_traffic_matrix",
     "make_scenario",
-    "save_config",
 ]

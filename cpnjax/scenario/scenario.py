@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
@@ -211,8 +210,3 @@ def _validate(config: ScenarioConfig) -> None:
     probs = np.asarray(config.class_probs, dtype=np.float64)
     if probs.shape != (len(DEVICE_CLASSES),) or (probs < 0).any() or probs.sum() <= 0:
         raise ValueError(f"class_probs must be 3 non-negative weights, got {config.class_probs}")
-
-
-def save_config(config: ScenarioConfig, path: Path, **extra) -> None:
-    """Write the resolved config (plus any extra fields) as JSON."""
-    path.write_text(json.dumps({**dataclasses.asdict(config), **extra}, indent=2, default=str))
