@@ -23,10 +23,13 @@ PER_TASK_FIELDS = ("transmission_ms", "wait_ms", "compute_ms", "response_ms")
 
 @dataclasses.dataclass(frozen=True)
 class PolicyResult:
-    """Per-task outcome of one policy. Arrays are (T,) except path_transmission_ms (T, K)."""
+    """Per-task outcome of one policy. Arrays are (T,) except split and path_transmission_ms
+    (T, K). node_slot and split are the decisions (what `ns3_validation` replays)."""
 
     policy: str
     node: np.ndarray
+    node_slot: np.ndarray
+    split: np.ndarray
     path_transmission_ms: np.ndarray
     transmission_ms: np.ndarray
     wait_ms: np.ndarray
@@ -57,6 +60,8 @@ def run_policy(
     return PolicyResult(
         policy=policy,
         node=np.asarray(info.node),
+        node_slot=np.asarray(info.node_slot),
+        split=np.asarray(info.split, np.float64),
         path_transmission_ms=ms(info.path_transmission_s),
         transmission_ms=ms(info.transmission_s),
         wait_ms=ms(info.wait_s),

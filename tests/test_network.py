@@ -128,3 +128,19 @@ def test_shipped_file_equals_its_name(tmp_path):
     path.write_text(text)
     a, b = load_topology("abilene"), load_topology(path)
     assert (a.capacity_bps == b.capacity_bps).all() and json.loads(text)["name"] == a.name
+
+
+def test_shortest_path_links_carry_exactly_the_routed_background():
+    from cpnjax.network import shortest_path_links
+    from cpnjax.scenario import ScenarioConfig, make_scenario
+
+    for name in ("abilene", "tiscali"):
+        scenario = make_scenario(ScenarioConfig(topology=name), seed=3)
+        demand = scenario.background_demand_bps
+        pairs = list(zip(*np.nonzero(demand), strict=True))
+        load = np.zeros(scenario.topology.num_links)
+        for (s, d), links in zip(pairs, shortest_path_links(scenario.topology, pairs), strict=True):
+            assert links, f"{name}: no route {s}->{d}"
+            assert scenario.topology.src[links[0]] == s and scenario.topology.dst[links[-1]] == d
+            load[links] += demand[s, d]
+        np.testing.assert_allclose(load, scenario.background_bps, rtol=1e-9, atol=1e-3)

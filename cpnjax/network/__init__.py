@@ -1,7 +1,7 @@
 """Topologies, k shortest paths, candidate filtering and shortest-path routing (host-only)."""
 
 from cpnjax.network.paths import CandidateTable, build_candidate_table, k_shortest_paths
-from cpnjax.network.routing import route_traffic_matrix
+from cpnjax.network.routing import route_traffic_matrix, shortest_path_links
 from cpnjax.network.topology import (
     SHIPPED_TOPOLOGIES,
     Topology,
@@ -19,5 +19,6 @@ __all__ = [
     "k_shortest_paths",
     "load_topology",
     "route_traffic_matrix",
+    "shortest_path_links",
     "topology_from_dict",
 ]

@@ -25,10 +25,8 @@ def route_traffic_matrix(topology: Topology, demand_bps: np.ndarray) -> np.ndarr
     n = topology.num_nodes
     if demand_bps.shape != (n, n):
         raise ValueError(f"demand matrix must be {(n, n)}, got {demand_bps.shape}")
-    weights = csr_matrix((topology.weight, (topology.src, topology.dst)), shape=(n, n))
-    dist, pred = dijkstra(weights, directed=True, return_predecessors=True)
-    link_of = np.full((n, n), -1, dtype=np.int64)
-    link_of[topology.src, topology.dst] = np.arange(topology.num_links)
+    dist, pred = _shortest_path_trees(topology)
+    link_of = _link_of(topology)
 
     subtree = np.array(demand_bps, dtype=np.float64, copy=True)
     np.fill_diagonal(subtree, 0.0)
@@ -44,3 +42,33 @@ def route_traffic_matrix(topology: Topology, demand_bps: np.ndarray) -> np.ndarr
         subtree[r, parent] += flow
         np.add.at(load, link_of[parent, v], flow)
     return load
+
+
+def shortest_path_links(topology: Topology, pairs) -> list[list[int]]:
+    """For each (src, dst) in `pairs`, the link ids of the path `route_traffic_matrix` uses
+    ([] where dst is unreachable)."""
+    _, pred = _shortest_path_trees(topology)
+    link_of = _link_of(topology)
+    routes = []
+    for src, dst in pairs:
+        links, v = [], int(dst)
+        while v != src and pred[src, v] >= 0:
+            links.append(int(link_of[pred[src, v], v]))
+            v = int(pred[src, v])
+        routes.append(links[::-1] if v == src else [])
+    return routes
+
+
+def _shortest_path_trees(topology: Topology):
+    """Dijkstra by routing weight from every node: (dist, pred), each (n, n), as scipy gives."""
+    n = topology.num_nodes
+    weights = csr_matrix((topology.weight, (topology.src, topology.dst)), shape=(n, n))
+    return dijkstra(weights, directed=True, return_predecessors=True)
+
+
+def _link_of(topology: Topology) -> np.ndarray:
+    """(n, n) link id from u to v, -1 where there is none."""
+    n = topology.num_nodes
+    link_of = np.full((n, n), -1, dtype=np.int64)
+    link_of[topology.src, topology.dst] = np.arange(topology.num_links)
+    return link_of

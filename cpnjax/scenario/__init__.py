@@ -1,6 +1,6 @@
 """Seeded CPN instances: devices, access points, background traffic, task streams."""
 
-from cpnjax.scenario.background import background_link_load, gravity_traffic_matrix
+from cpnjax.scenario.background import background_traffic, gravity_traffic_matrix
 from cpnjax.scenario.scenario import Scenario, ScenarioConfig, make_scenario
 from cpnjax.scenario.tasks import TASK_TYPES, TaskStream, generate_tasks
 
@@ -9,7 +9,7 @@ __all__ = [
     "Scenario",
     "ScenarioConfig",
     "TaskStream",
-    "background_link_load",
+    "background_traffic",
     "generate_tasks",
     "gravity_traffic_matrix",
     "make_scenario",

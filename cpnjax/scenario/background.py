@@ -41,14 +41,15 @@ def gravity_traffic_matrix(topology: Topology, rng: np.random.Generator) -> np.n
     return tm
 
 
-def background_link_load(
+def background_traffic(
     topology: Topology,
     mean_utilisation: float,
     max_utilisation: float,
     rng: np.random.Generator,
     topology_key: str | None = None,
-) -> np.ndarray:
-    """(num_links,) background load in bit/s.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Background demand and the link load it makes: ((num_nodes, num_nodes), (num_links,)),
+    both in bit/s.
 
     The TM (real where shipped, else gravity) is routed on shortest paths by routing weight, then
     scaled so the mean link utilisation equals `mean_utilisation`; if that would push any link
@@ -60,12 +61,14 @@ def background_link_load(
     if not 0.0 < max_utilisation < 1.0:
         raise ValueError(f"max background utilisation must be in (0, 1), got {max_utilisation}")
     if mean_utilisation == 0.0:
-        return np.zeros(topology.num_links)
+        return np.zeros((topology.num_nodes,) * 2), np.zeros(topology.num_links)
     tm = real_traffic_matrix(topology_key or topology.name, rng)
     if tm is None or tm.shape != (topology.num_nodes, topology.num_nodes):
         tm = gravity_traffic_matrix(topology, rng)
+    tm = np.array(tm, dtype=np.float64)
+    np.fill_diagonal(tm, 0.0)
     load = route_traffic_matrix(topology, tm)
     util = load / topology.capacity_bps
     scale = mean_utilisation / max(util.mean(), 1e-30)
     scale = min(scale, max_utilisation / max(util.max(), 1e-30))
-    return load * scale
+    return tm * scale, load * scale

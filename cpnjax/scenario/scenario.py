@@ -10,7 +10,7 @@ import numpy as np
 
 from cpnjax.latency import DEFAULT_DEVICE_POOL, DEVICE_CLASSES, LatencyTable, load_latency_table
 from cpnjax.network import CandidateTable, Topology, build_candidate_table, load_topology
-from cpnjax.scenario.background import background_link_load
+from cpnjax.scenario.background import background_traffic
 from cpnjax.scenario.tasks import TaskStream, generate_tasks
 
 
@@ -40,6 +40,7 @@ class ScenarioConfig:
     size_range_bytes: tuple[float, float] = (1e6, 10e6)
     io_size_bytes: float = 1e6
     capacity_unit_bps: float | None = None  # override for unitless capacities
+    capacity_scale: float = 1.0  # multiply every link capacity (scaled-down validation runs)
 
     @classmethod
     def default(cls) -> ScenarioConfig:
@@ -64,6 +65,8 @@ class Scenario:
       node_device: (num_nodes,) column into `devices` of each node, -1 where it does not compute.
       latency_ms: (num_archs, D) measured latency (the simulator's ground truth).
       background_bps: (num_links,) background load on each link.
+      background_demand_bps: (num_nodes, num_nodes) the background demand that makes it, routed
+        on shortest paths by routing weight (`network.shortest_path_links`).
       candidates: padded candidate nodes and paths per (access point, class).
       tasks: the task stream.
     """
@@ -77,6 +80,7 @@ class Scenario:
     node_device: np.ndarray
     latency_ms: np.ndarray
     background_bps: np.ndarray
+    background_demand_bps: np.ndarray
     candidates: CandidateTable
     tasks: TaskStream
 
@@ -106,6 +110,10 @@ def make_scenario(config: ScenarioConfig, seed: int, table: LatencyTable | None 
     _validate(config)
     table = table or load_latency_table()
     topology = load_topology(config.topology, config.capacity_unit_bps)
+    if config.capacity_scale != 1.0:
+        topology = dataclasses.replace(
+            topology, capacity_bps=topology.capacity_bps * config.capacity_scale
+        )
     rng = np.random.default_rng(seed)
     n = topology.num_nodes
 
@@ -132,7 +140,7 @@ def make_scenario(config: ScenarioConfig, seed: int, table: LatencyTable | None 
         num_paths=config.num_paths,
         max_hops=config.max_hops,
     )
-    background = background_link_load(
+    background_tm, background = background_traffic(
         topology, config.background_util, config.max_background_util, rng, _shipped_key(config)
     )
     rate_hz = config.load * _capacity_rate_hz(
@@ -158,6 +166,7 @@ def make_scenario(config: ScenarioConfig, seed: int, table: LatencyTable | None 
         node_device=node_device,
         latency_ms=latency_ms,
         background_bps=background,
+        background_demand_bps=background_tm,
         candidates=candidates,
         tasks=tasks,
     )
@@ -203,6 +212,8 @@ def _shipped_key(config: ScenarioConfig) -> str:
 def _validate(config: ScenarioConfig) -> None:
     if config.num_tasks < 1:
         raise ValueError(f"num_tasks must be >= 1, got {config.num_tasks}")
+    if not config.capacity_scale > 0:
+        raise ValueError(f"capacity_scale must be positive, got {config.capacity_scale}")
     if not config.load > 0:
         raise ValueError(f"load must be positive, got {config.load}")
     if not 1 <= config.num_candidates:

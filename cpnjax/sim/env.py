@@ -176,6 +176,8 @@ def step(
     nan = jnp.full((), jnp.nan, delivered.dtype)
     info = StepInfo(
         node=node,
+        node_slot=action.node_slot,
+        split=split,
         path_transmission_s=jnp.where(valid, jnp.where(used, delivered, 0.0), nan),
         transmission_s=jnp.where(valid, transmission, nan),
         wait_s=jnp.where(valid, wait, nan),

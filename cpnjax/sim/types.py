@@ -106,9 +106,12 @@ class Obs:
 
 @struct.dataclass
 class StepInfo:
-    """Per-task outcome; times in seconds."""
+    """Per-task outcome; times in seconds. The decision is recorded so that it can be replayed
+    (e.g. packet by packet in NS-3)."""
 
     node: jax.Array  # () int32 compute node
+    node_slot: jax.Array  # () int32 the action's candidate slot
+    split: jax.Array  # (K,) the split applied (0 on missing paths)
     path_transmission_s: jax.Array  # (K,) last byte delivered on each path (0 if unused)
     transmission_s: jax.Array  # () max over used paths
     wait_s: jax.Array  # () FIFO wait at the compute node
