@@ -37,6 +37,13 @@ class PolicyResult:
     response_ms: np.ndarray
 
 
+def policy_rollout(policy: str, sim_config: SimConfig | None = None):
+    """The jitted rollout of a named policy: run(params, state, tasks) -> (state, StepInfo)."""
+    fn = get_policy(policy)
+    sim_config = sim_config or SimConfig()
+    return jax.jit(lambda p, s, t: rollout(p, s, t, fn, sim_config))
+
+
 def run_policy(
     scenario: Scenario, policy: str, seed: int = 0, sim_config: SimConfig | None = None
 ) -> PolicyResult:
@@ -46,11 +53,9 @@ def run_policy(
       ValueError: unknown policy, or the policy produced an action off the simplex / on a
         missing candidate (the simulator rejects it and reports NaN).
     """
-    fn = get_policy(policy)
+    run = policy_rollout(policy, sim_config)
     params = make_params(scenario)
     tasks = task_arrays(scenario.tasks)
-    sim_config = sim_config or SimConfig()
-    run = jax.jit(lambda p, s, t: rollout(p, s, t, fn, sim_config))
     _, info = run(params, reset(params, jax.random.key(seed)), tasks)
     info = jax.device_get(info)
     bad = np.flatnonzero(np.isnan(info.response_s))

@@ -40,5 +40,6 @@ def pinning_counts(topology_name: str, src: int, dst: int, packets_per_path: lis
 
 
 if __name__ == "__main__":
-    args = json.loads(sys.argv[1])
+    with open(sys.argv[1]) as f:
+        args = json.load(f)
     print("RESULT " + json.dumps(pinning_counts(**args)))

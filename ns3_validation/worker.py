@@ -19,15 +19,19 @@ class Ns3RunError(RuntimeError):
 
 
 def run_module(module: str, args: dict, timeout_s: float = 600.0) -> dict:
-    """Run `python -m module '<json args>'` in a fresh temp dir; parse its `RESULT {...}` line."""
+    """Run `python -m module ARGS.json` in a fresh temp dir; parse its `RESULT {...}` line.
+
+    The arguments go through a file (a replay plan is too long for a command line)."""
     root = Path(__file__).resolve().parent.parent
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
     )
     with tempfile.TemporaryDirectory(prefix="cpnjax-ns3-") as cwd:
+        args_path = Path(cwd) / "args.json"
+        args_path.write_text(json.dumps(args))
         try:
             proc = subprocess.run(
-                [sys.executable, "-m", module, json.dumps(args)],
+                [sys.executable, "-m", module, str(args_path)],
                 cwd=cwd,
                 env=env,
                 capture_output=True,

@@ -1,19 +1,30 @@
 """Pure latency math of FIFO links and FIFO compute servers (no state handling, no jit).
 
 Times are relative to the task's arrival (now = 0). A task's data on one path is a chunk of B
-bytes cut into packets of P bytes. On hop j (link l: line rate c, rate left by background r,
-propagation d, mean wait behind background packets w) the chunk
+bytes cut into packets of P bytes. The sender feeds it to the first link at that link's line
+rate. On hop j (link l: line rate c, background utilisation u, propagation d, mean wait of a
+packet behind background packets w) the chunk's first packet is ready at h_j and its last at t_j,
+and the link serves everything FIFO; background arrives as a fluid at rate u c, and the part of
+it that arrives while the chunk arrives (in [h_j, t_j]) is interleaved with it:
 
-    starts      s_j = max(head_j, busy_l) + w          (FIFO behind earlier task bytes)
-    ends        e_j = max(s_j + 8B/r, tail_j + w + 8P/c)  (link-bound, or fed by the hop before)
-    head_{j+1}  = s_j + 8P/c + d                       (first packet stored and forwarded)
-    tail_{j+1}  = e_j + d                              (last packet)
+    starts      s_j = max(h_j, busy_until_l) + w
+    ends        e_j = max(s_j + (8B + u c (t_j - h_j)) / c,   (backlogged: chunk + interleaved
+                                                                background at line rate)
+                      t_j + w + 8P/c)                         (fed by the hop before)
+    h_{j+1}     = s_j + 8P/c + d                              (first packet stored, forwarded)
+    t_{j+1}     = e_j + d                                     (last packet)
 
-with head_0 = tail_0 = 0. This is store-and-forward pipelining of packets across hops: the chunk
-takes the slowest hop's serialisation once, plus one packet time and one propagation per hop.
-Link l stays busy until e_j; later tasks queue behind it (FIFO). The chunk is delivered at
-tail_after_last_hop. Paths of one task are sent one after the other through the shared busy
-vector, so a link used by two paths of the task carries both chunks back to back.
+with h_0 = 0 and t_0 = 8(B - P)/c_0 (line-rate pacing at the sender). This is store-and-forward
+pipelining of packets across hops through FIFO queues shared with background traffic (measured
+against NS-3 by `ns3_validation`).
+
+Each link remembers the interval of task work reserved on it, [busy_from, busy_until] relative
+to now (one interval per link: reservations merge). A later chunk whose first packet gets to the
+link before the reserved work does is served first, FIFO by arrival, and pushes the reserved
+work back (the earlier task's reported latency stays as computed at its arrival); otherwise it
+queues behind busy_until. Without the "ahead" case a task scheduled now would wait for bytes of
+an earlier task that are still several hops upstream. Paths of one task are sent one after the
+other through the shared intervals. Compute servers work the same way (FIFO by data arrival).
 """
 
 from __future__ import annotations
@@ -40,56 +51,96 @@ def soft_max_masked(x: jax.Array, weight: jax.Array, temp_s: float | None) -> ja
     return temp_s * jax.nn.logsumexp(x / temp_s, b=weight)
 
 
+def _ahead_gate(head, busy_from, busy_until, temp_s):
+    """1 where a chunk (or task) arrives before the reserved work on a link (or server) starts,
+    else 0; in smooth mode a sigmoid of the margin."""
+    reserved = busy_until > busy_from
+    if temp_s is None:
+        return ((head < busy_from) & reserved).astype(head.dtype)
+    return jax.nn.sigmoid((busy_from - head) / temp_s) * reserved
+
+
 def send_chunk(
-    link_busy_s: jax.Array,
+    busy_from_s: jax.Array,
+    busy_until_s: jax.Array,
     links: jax.Array,
     hop_mask: jax.Array,
     chunk_bytes: jax.Array,
     packet_bytes: jax.Array,
     capacity_bps: jax.Array,
-    rate_bps: jax.Array,
+    bg_util: jax.Array,
     prop_s: jax.Array,
     bg_wait_s: jax.Array,
     temp_s: float | None,
-) -> tuple[jax.Array, jax.Array]:
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Send one chunk along one path.
 
     Args:
-      link_busy_s: (L,) busy time of every link, relative to now.
+      busy_from_s, busy_until_s: (L,) every link's reserved interval, relative to now: task work
+        scheduled earlier occupies the link from busy_from to busy_until (empty when equal).
       links: (H,) int link ids of the path's hops. hop_mask: (H,) bool, real hops.
       chunk_bytes: () bytes on this path; packet_bytes: () packet size.
-      capacity_bps, rate_bps, prop_s, bg_wait_s: (H,) constants of the path's hops (see module
+      capacity_bps, bg_util, prop_s, bg_wait_s: (H,) constants of the path's hops (see module
         docstring); any values on padded hops.
 
     Returns:
       delivered_s: () when the last byte reaches the path's end.
-      link_busy_s: (L,) updated busy times.
+      busy_from_s, busy_until_s: (L,) updated intervals.
     """
-    num_links = link_busy_s.shape[0]
+    num_links = busy_until_s.shape[0]
     idx = jnp.where(hop_mask, links, num_links)  # padded hops point past the end
-    busy = link_busy_s.at[idx].get(mode="fill", fill_value=0.0)
+    b0_all = busy_from_s.at[idx].get(mode="fill", fill_value=0.0)
+    b1_all = busy_until_s.at[idx].get(mode="fill", fill_value=0.0)
     bits = 8.0 * chunk_bytes
     pkt_bits = 8.0 * jnp.minimum(packet_bytes, chunk_bytes)
     head = jnp.zeros_like(bits)
-    tail = jnp.zeros_like(bits)
-    ends = []
+    tail = (bits - pkt_bits) / capacity_bps[0]
+    new_from, new_until = [], []
     for j in range(links.shape[0]):  # static, small: unrolled
-        start = soft_max2(head, busy[j], temp_s) + bg_wait_s[j]
-        end = soft_max2(
-            start + bits / rate_bps[j], tail + bg_wait_s[j] + pkt_bits / capacity_bps[j], temp_s
-        )
+        b0, b1, w = b0_all[j], b1_all[j], bg_wait_s[j]
+        pkt = pkt_bits / capacity_bps[j]
+        work = bits / capacity_bps[j] + bg_util[j] * (tail - head)
+        # Behind the reserved work (or on an idle link).
+        start_q = soft_max2(head, b1, temp_s) + w
+        end_q = soft_max2(start_q + work, tail + w + pkt, temp_s)
+        from_q = jnp.where(head < b1, b0, head)
+        # Ahead of it: reserved work arriving before our tail is interleaved; the rest waits.
+        reserved = b1 - b0
+        mixed = jnp.clip(tail - b0, 0.0, reserved)
+        start_a = head + w
+        end_a = soft_max2(start_a + work + mixed, tail + w + pkt, temp_s)
+        until_a = soft_max2(end_a, b0, temp_s) + reserved - mixed
+        g = _ahead_gate(head, b0, b1, temp_s)
+        start = g * start_a + (1 - g) * start_q
+        end = g * end_a + (1 - g) * end_q
+        new_from.append(g * head + (1 - g) * from_q)
+        new_until.append(g * until_a + (1 - g) * end_q)
         real = hop_mask[j]
-        head = jnp.where(real, start + pkt_bits / capacity_bps[j] + prop_s[j], head)
+        head = jnp.where(real, start + pkt + prop_s[j], head)
         tail = jnp.where(real, end + prop_s[j], tail)
-        ends.append(end)
-    link_busy_s = link_busy_s.at[idx].set(jnp.stack(ends), mode="drop")
-    return tail, link_busy_s
+    busy_from_s = busy_from_s.at[idx].set(jnp.stack(new_from), mode="drop")
+    busy_until_s = busy_until_s.at[idx].set(jnp.stack(new_until), mode="drop")
+    return tail, busy_from_s, busy_until_s
 
 
 def serve_compute(
-    node_busy_s: jax.Array, arrival_s: jax.Array, compute_s: jax.Array, temp_s: float | None
-) -> tuple[jax.Array, jax.Array]:
-    """FIFO compute server: a task whose data is all in at arrival_s waits until the server is
-    idle, then computes for compute_s. Returns (wait_s, busy_after_s) relative to now."""
-    start = soft_max2(arrival_s, node_busy_s, temp_s)
-    return start - arrival_s, start + compute_s
+    busy_from_s: jax.Array,
+    busy_until_s: jax.Array,
+    arrival_s: jax.Array,
+    compute_s: jax.Array,
+    temp_s: float | None,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """FIFO compute server in order of data arrival, non-preemptive. Work reserved earlier runs
+    in [busy_from, busy_until]. A task whose data is all in at arrival_s before that interval
+    starts runs first (and pushes the reserved work back); otherwise it waits until busy_until.
+
+    Returns (wait_s, busy_from_s, busy_until_s) for this server, relative to now.
+    """
+    g = _ahead_gate(arrival_s, busy_from_s, busy_until_s, temp_s)
+    start_q = soft_max2(arrival_s, busy_until_s, temp_s)
+    from_q = jnp.where(arrival_s < busy_until_s, busy_from_s, arrival_s)
+    until_a = soft_max2(arrival_s + compute_s, busy_from_s, temp_s) + busy_until_s - busy_from_s
+    start = g * arrival_s + (1 - g) * start_q
+    new_from = g * arrival_s + (1 - g) * from_q
+    new_until = g * until_a + (1 - g) * (start_q + compute_s)
+    return start - arrival_s, new_from, new_until

@@ -26,6 +26,8 @@ def reset(params: SimParams, key: jax.Array) -> SimState:
     return SimState(
         link_busy_s=jnp.zeros(params.link_capacity_bps.shape, jnp.float32),
         node_busy_s=jnp.zeros(params.node_device.shape, jnp.float32),
+        link_busy_from_s=jnp.zeros(params.link_capacity_bps.shape, jnp.float32),
+        node_busy_from_s=jnp.zeros(params.node_device.shape, jnp.float32),
         time_s=jnp.zeros((), jnp.float32),
         key=key,
     )
@@ -37,6 +39,8 @@ def arrive(state: SimState, task: Task) -> SimState:
     return state.replace(
         link_busy_s=jnp.maximum(state.link_busy_s - dt, 0.0),
         node_busy_s=jnp.maximum(state.node_busy_s - dt, 0.0),
+        link_busy_from_s=jnp.maximum(state.link_busy_from_s - dt, 0.0),
+        node_busy_from_s=jnp.maximum(state.node_busy_from_s - dt, 0.0),
         time_s=state.time_s + dt,
     )
 
@@ -138,17 +142,18 @@ def step(
     split = jnp.where(path_mask, action.split, 0.0)
     used = split > 0.0
 
-    busy = state.link_busy_s
+    busy_from, busy = state.link_busy_from_s, state.link_busy_s
     delivered = []
     for p in range(split.shape[0]):  # paths share links: send them one after the other
-        d, busy = send_chunk(
+        d, busy_from, busy = send_chunk(
+            busy_from,
             busy,
             cand.links[p],
             cand.hop_mask[p] & used[p] & valid,  # a rejected action touches no link
             split[p] * task.size_bytes,
             params.packet_bytes,
             cand.capacity_bps[p],
-            cand.rate_bps[p],
+            cand.bg_util[p],
             cand.prop_s[p],
             cand.bg_wait_s[p],
             config.smooth_temp_s,
@@ -162,14 +167,22 @@ def step(
     transmission = soft_max_masked(delivered, gate, config.smooth_temp_s)
 
     compute = params.true_compute_s[task.arch, cand.device]
-    wait, busy_after = serve_compute(
-        state.node_busy_s[node], transmission, compute, config.smooth_temp_s
+    wait, node_from, node_until = serve_compute(
+        state.node_busy_from_s[node],
+        state.node_busy_s[node],
+        transmission,
+        compute,
+        config.smooth_temp_s,
     )
     # Only the touched entries change (no pass over all links): O(K H) per step.
     new_state = state.replace(
         link_busy_s=busy,
+        link_busy_from_s=busy_from,
         node_busy_s=state.node_busy_s.at[node].set(
-            jnp.where(valid, busy_after, state.node_busy_s[node])
+            jnp.where(valid, node_until, state.node_busy_s[node])
+        ),
+        node_busy_from_s=state.node_busy_from_s.at[node].set(
+            jnp.where(valid, node_from, state.node_busy_from_s[node])
         ),
         key=jax.random.split(state.key)[0],
     )

@@ -44,12 +44,14 @@ def simulate_greedy(
     """
     p = _np(params)
     link_busy = np.zeros(p["link_capacity_bps"].shape[0])
+    link_from = np.zeros_like(link_busy)
     node_busy = np.zeros(p["node_device"].shape[0])
+    node_from = np.zeros_like(node_busy)
     out = np.empty(len(arch))
     for i in range(len(arch)):
         dt, a, r, size = interarrival_s[i], access_point[i], arch[i], size_bytes[i]
-        link_busy = np.maximum(link_busy - dt, 0.0)
-        node_busy = np.maximum(node_busy - dt, 0.0)
+        link_busy, link_from = np.maximum(link_busy - dt, 0.0), np.maximum(link_from - dt, 0.0)
+        node_busy, node_from = np.maximum(node_busy - dt, 0.0), np.maximum(node_from - dt, 0.0)
         # candidate set of the best class
         pred_all = p["pred_compute_s"][r, p["node_device"][p["cand_node"][a]]]
         cls = np.argmin(np.where(p["cand_mask"][a], pred_all, np.inf).min(-1))
@@ -77,25 +79,43 @@ def simulate_greedy(
         delivered = []
         for q in np.flatnonzero(best_split > 0):
             path = links[best, q][hop_mask[best, q]]
-            delivered.append(_send_chunk_np(p, link_busy, path, best_split[q] * size))
+            chunk = best_split[q] * size
+            delivered.append(_send_chunk_np(p, link_from, link_busy, path, chunk))
         transmission = max(delivered)
         compute = p["true_compute_s"][r, p["node_device"][node]]
-        start = max(transmission, node_busy[node])
-        node_busy[node] = start + compute
+        b0, b1 = node_from[node], node_busy[node]
+        if transmission < b0 < b1:  # data in before the reserved compute starts: runs first
+            start = transmission
+            node_from[node], node_busy[node] = start, max(start + compute, b0) + b1 - b0
+        else:
+            start = max(transmission, b1)
+            node_from[node] = b0 if transmission < b1 else transmission
+            node_busy[node] = start + compute
         out[i] = start + compute
     return out
 
 
-def _send_chunk_np(p: dict, link_busy: np.ndarray, path: np.ndarray, chunk_bytes: float) -> float:
-    """Store-and-forward pipelining of one chunk; updates link_busy in place (see dynamics)."""
+def _send_chunk_np(
+    p: dict, link_from: np.ndarray, link_busy: np.ndarray, path: np.ndarray, chunk_bytes: float
+) -> float:
+    """One chunk through FIFO links with reserved intervals; updates them in place (see
+    `dynamics`)."""
     bits = 8.0 * chunk_bytes
     pkt_bits = 8.0 * min(float(p["packet_bytes"]), chunk_bytes)
-    head = tail = 0.0
+    head, tail = 0.0, (bits - pkt_bits) / p["link_capacity_bps"][path[0]]
     for link in path:
-        cap, rate = p["link_capacity_bps"][link], p["link_rate_bps"][link]
+        cap, util = p["link_capacity_bps"][link], p["link_bg_util"][link]
         prop, wait = p["link_prop_s"][link], p["link_bg_wait_s"][link]
-        start = max(head, link_busy[link]) + wait
-        end = max(start + bits / rate, tail + wait + pkt_bits / cap)
-        head, tail = start + pkt_bits / cap + prop, end + prop
-        link_busy[link] = end
+        b0, b1 = link_from[link], link_busy[link]
+        work, pkt = bits / cap + util * (tail - head), pkt_bits / cap
+        if head < b0 < b1:  # ahead of the reserved work
+            mixed = min(max(tail - b0, 0.0), b1 - b0)
+            start = head + wait
+            end = max(start + work + mixed, tail + wait + pkt)
+            link_from[link], link_busy[link] = head, max(end, b0) + b1 - b0 - mixed
+        else:
+            start = max(head, b1) + wait
+            end = max(start + work, tail + wait + pkt)
+            link_from[link], link_busy[link] = (b0 if head < b1 else head), end
+        head, tail = start + pkt + prop, end + prop
     return tail

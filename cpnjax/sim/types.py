@@ -65,8 +65,10 @@ class SimParams:
 
 @struct.dataclass
 class SimState:
-    link_busy_s: jax.Array  # (L,) time from now until each link's FIFO has sent all task bytes
+    link_busy_s: jax.Array  # (L,) time from now until each link has sent all reserved task bytes
     node_busy_s: jax.Array  # (V,) time from now until each compute server is idle
+    link_busy_from_s: jax.Array  # (L,) when the reserved task work on each link starts
+    node_busy_from_s: jax.Array  # (V,) when the reserved compute on each server starts
     time_s: jax.Array  # () clock (for reporting only; the dynamics use relative times)
     key: jax.Array  # PRNG key for probe noise
 
