@@ -7,8 +7,9 @@ x 0.1 (0.1-1 MB instead of 1-10 MB). Transmission times 8 B / c keep their value
 latency ratios the paper is about are unchanged; only per-packet times grow 10x (a 9000-byte
 packet on a 1 Gbit/s link: 72 us, still small next to transmissions of 1-30 ms).
 
-Loads (arrival load as in `ScenarioConfig.load`, mean background utilisation):
-low (0.1, 0.2), mid (0.3, 0.4), high (0.6, 0.6).
+Loads (arrival load as in `ScenarioConfig.load`, mean background utilisation): mid is the
+operating point `cpnjax evaluate` uses by default (0.1, 0.3); low (0.05, 0.2); high (0.3, 0.5),
+where base1 (every task to the lowest-latency device) overloads the links into that node.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from cpnjax.sim import Action, SimConfig, arrive, make_params, observe, reset, s
 from ns3_validation.plan import Decisions, Ns3Settings
 from ns3_validation.replay import Ns3Result, replay, replay_many
 
-LOADS = {"low": (0.1, 0.2), "mid": (0.3, 0.4), "high": (0.6, 0.6)}
+LOADS = {"low": (0.05, 0.2), "mid": (0.1, 0.3), "high": (0.3, 0.5)}
 VALIDATION_SCALE = 0.1
 
 

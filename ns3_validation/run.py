@@ -125,6 +125,7 @@ def play(plan: dict) -> dict:
             "routing_drops": routing_drops,
             "link_packets": int(net.tx_packets().sum()),
         },
+        "link_tx_packets": net.tx_packets().tolist(),
         "end_time_s": end_time_s,
         "wall_s": {"import": import_s, "setup": setup_s, "run": run_s},
         "wire_overhead_bytes": IP_UDP_HEADER_BYTES + PPP_HEADER_BYTES,

@@ -61,8 +61,7 @@ def _ahead_gate(head, busy_from, busy_until, temp_s):
 
 
 def send_chunk(
-    busy_from_s: jax.Array,
-    busy_until_s: jax.Array,
+    links_state: tuple[jax.Array, ...],
     links: jax.Array,
     hop_mask: jax.Array,
     chunk_bytes: jax.Array,
@@ -72,12 +71,14 @@ def send_chunk(
     prop_s: jax.Array,
     bg_wait_s: jax.Array,
     temp_s: float | None,
-) -> tuple[jax.Array, jax.Array, jax.Array]:
+) -> tuple[jax.Array, tuple[jax.Array, ...]]:
     """Send one chunk along one path.
 
     Args:
-      busy_from_s, busy_until_s: (L,) every link's reserved interval, relative to now: task work
-        scheduled earlier occupies the link from busy_from to busy_until (empty when equal).
+      links_state: (busy_from_s, busy_until_s, idle_s), each (L,), relative to now: task work
+        reserved earlier occupies each link from busy_from (its first packet there) to
+        busy_until (its last packet sent); idle_s is when the link's queue, with the background
+        that queued behind that work, is empty.
       links: (H,) int link ids of the path's hops. hop_mask: (H,) bool, real hops.
       chunk_bytes: () bytes on this path; packet_bytes: () packet size.
       capacity_bps, bg_util, prop_s, bg_wait_s: (H,) constants of the path's hops (see module
@@ -85,42 +86,84 @@ def send_chunk(
 
     Returns:
       delivered_s: () when the last byte reaches the path's end.
-      busy_from_s, busy_until_s: (L,) updated intervals.
+      links_state: the updated (L,) triple.
     """
-    num_links = busy_until_s.shape[0]
+    num_links = links_state[0].shape[0]
     idx = jnp.where(hop_mask, links, num_links)  # padded hops point past the end
-    b0_all = busy_from_s.at[idx].get(mode="fill", fill_value=0.0)
-    b1_all = busy_until_s.at[idx].get(mode="fill", fill_value=0.0)
+    gathered = tuple(x.at[idx].get(mode="fill", fill_value=0.0) for x in links_state)
+    delivered, new = chunk_through_hops(
+        gathered,
+        hop_mask,
+        chunk_bytes,
+        packet_bytes,
+        capacity_bps,
+        bg_util,
+        prop_s,
+        bg_wait_s,
+        temp_s,
+    )
+    links_state = tuple(
+        x.at[idx].set(v, mode="drop") for x, v in zip(links_state, new, strict=True)
+    )
+    return delivered, links_state
+
+
+def chunk_through_hops(
+    hops_state: tuple[jax.Array, ...],
+    hop_mask: jax.Array,
+    chunk_bytes: jax.Array,
+    packet_bytes: jax.Array,
+    capacity_bps: jax.Array,
+    bg_util: jax.Array,
+    prop_s: jax.Array,
+    bg_wait_s: jax.Array,
+    temp_s: float | None,
+) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+    """The hop recursion of `send_chunk` on the path's own (H,) link states.
+
+    Returns (delivered_s (), (busy_from_s, busy_until_s, idle_s) each (H,)).
+    """
+    busy_from, busy_until, idle, idle_before = hops_state
     bits = 8.0 * chunk_bytes
     pkt_bits = 8.0 * jnp.minimum(packet_bytes, chunk_bytes)
     head = jnp.zeros_like(bits)
     tail = (bits - pkt_bits) / capacity_bps[0]
-    new_from, new_until = [], []
-    for j in range(links.shape[0]):  # static, small: unrolled
-        b0, b1, w = b0_all[j], b1_all[j], bg_wait_s[j]
+    new_from, new_until, new_idle, new_before = [], [], [], []
+    for j in range(hop_mask.shape[0]):  # static, small: unrolled
+        b0, b1, e, e0 = busy_from[j], busy_until[j], idle[j], idle_before[j]
+        u, w = bg_util[j], bg_wait_s[j]
         pkt = pkt_bits / capacity_bps[j]
-        work = bits / capacity_bps[j] + bg_util[j] * (tail - head)
-        # Behind the reserved work (or on an idle link).
-        start_q = soft_max2(head, b1, temp_s) + w
+        work = bits / capacity_bps[j] + u * (tail - head)
+        # Behind the reserved block: after its last packet, and after the background queued
+        # behind it (a backlog drains at rate 1 - u while background keeps arriving).
+        start_q = soft_max2(soft_max2(head, b1, temp_s), u * head + (1 - u) * e, temp_s) + w
         end_q = soft_max2(start_q + work, tail + w + pkt, temp_s)
-        from_q = jnp.where(head < b1, b0, head)
-        # Ahead of it: reserved work arriving before our tail is interleaved; the rest waits.
+        idle_q = tail + (end_q - tail) / (1 - u)
+        opens = head >= b1  # the block's task work has left: ours starts a new block
+        # Ahead of the block: behind only what was queued before it; block work arriving
+        # before our last packet is interleaved, the rest is pushed back.
         reserved = b1 - b0
         mixed = jnp.clip(tail - b0, 0.0, reserved)
-        start_a = head + w
+        start_a = soft_max2(head, u * head + (1 - u) * e0, temp_s) + w
         end_a = soft_max2(start_a + work + mixed, tail + w + pkt, temp_s)
         until_a = soft_max2(end_a, b0, temp_s) + reserved - mixed
+        # What is queued ahead of the block now includes us; the block still starts arriving
+        # at b0, and its end (and the link's idle time) move by how far we pushed it.
+        idle_ours = tail + (end_a - tail) / (1 - u)
+        from_a, before_a = b0, soft_max2(e0, idle_ours, temp_s)
+        idle_a = soft_max2(e + (until_a - b1), idle_ours, temp_s)
         g = _ahead_gate(head, b0, b1, temp_s)
         start = g * start_a + (1 - g) * start_q
         end = g * end_a + (1 - g) * end_q
-        new_from.append(g * head + (1 - g) * from_q)
+        new_from.append(g * from_a + (1 - g) * jnp.where(opens, head, b0))
         new_until.append(g * until_a + (1 - g) * end_q)
+        new_idle.append(g * idle_a + (1 - g) * idle_q)
+        new_before.append(g * before_a + (1 - g) * jnp.where(opens, e, e0))
         real = hop_mask[j]
         head = jnp.where(real, start + pkt + prop_s[j], head)
         tail = jnp.where(real, end + prop_s[j], tail)
-    busy_from_s = busy_from_s.at[idx].set(jnp.stack(new_from), mode="drop")
-    busy_until_s = busy_until_s.at[idx].set(jnp.stack(new_until), mode="drop")
-    return tail, busy_from_s, busy_until_s
+    new = tuple(jnp.stack(x) for x in (new_from, new_until, new_idle, new_before))
+    return tail, new
 
 
 def serve_compute(
@@ -129,7 +172,7 @@ def serve_compute(
     arrival_s: jax.Array,
     compute_s: jax.Array,
     temp_s: float | None,
-) -> tuple[jax.Array, jax.Array, jax.Array]:
+) -> tuple[jax.Array, ...]:
     """FIFO compute server in order of data arrival, non-preemptive. Work reserved earlier runs
     in [busy_from, busy_until]. A task whose data is all in at arrival_s before that interval
     starts runs first (and pushes the reserved work back); otherwise it waits until busy_until.

@@ -5,13 +5,14 @@ All functions are pure and jit-able; jit/vmap live in `wrappers.py` and entry po
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from cpnjax.sim.dynamics import send_chunk, serve_compute, soft_max_masked
+from cpnjax.sim.dynamics import chunk_through_hops, send_chunk, serve_compute, soft_max_masked
 from cpnjax.sim.types import Action, Obs, SimConfig, SimParams, SimState, StepInfo, Task
 
 SIMPLEX_TOL = 1e-3
@@ -27,6 +28,8 @@ def reset(params: SimParams, key: jax.Array) -> SimState:
         link_busy_s=jnp.zeros(params.link_capacity_bps.shape, jnp.float32),
         node_busy_s=jnp.zeros(params.node_device.shape, jnp.float32),
         link_busy_from_s=jnp.zeros(params.link_capacity_bps.shape, jnp.float32),
+        link_idle_s=jnp.zeros(params.link_capacity_bps.shape, jnp.float32),
+        link_idle_before_s=jnp.zeros(params.link_capacity_bps.shape, jnp.float32),
         node_busy_from_s=jnp.zeros(params.node_device.shape, jnp.float32),
         time_s=jnp.zeros((), jnp.float32),
         key=key,
@@ -40,6 +43,8 @@ def arrive(state: SimState, task: Task) -> SimState:
         link_busy_s=jnp.maximum(state.link_busy_s - dt, 0.0),
         node_busy_s=jnp.maximum(state.node_busy_s - dt, 0.0),
         link_busy_from_s=jnp.maximum(state.link_busy_from_s - dt, 0.0),
+        link_idle_s=jnp.maximum(state.link_idle_s - dt, 0.0),
+        link_idle_before_s=jnp.maximum(state.link_idle_before_s - dt, 0.0),
         node_busy_from_s=jnp.maximum(state.node_busy_from_s - dt, 0.0),
         time_s=state.time_s + dt,
     )
@@ -92,14 +97,29 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
     cand = candidates(params, task)
     hop_mask = cand.hop_mask
     hop_backlog = jnp.where(hop_mask, state.link_busy_s[cand.links], 0.0)
-    hop_delay = cand.prop_s + hop_backlog + 8.0 * params.probe_bytes / cand.capacity_bps
-    path_bg_wait = cand.bg_wait_s.sum(-1)
+    bg_wait = cand.bg_wait_s
     if config.probe_noise:
         # Mean of 3 probes' waits behind background: Gamma(3, 1/3) in units of the mean wait,
-        # moment-matched by a normal clipped at 0.
-        z = jax.random.normal(state.key, path_bg_wait.shape)
-        path_bg_wait = path_bg_wait * jnp.maximum(1.0 + z / jnp.sqrt(3.0), 0.0)
-    path_delay = jnp.where(hop_mask, hop_delay, 0.0).sum(-1) + path_bg_wait
+        # moment-matched by a normal clipped at 0 (one draw per path).
+        z = jax.random.normal(state.key, hop_mask.shape[:-1])
+        bg_wait = bg_wait * jnp.maximum(1.0 + z / jnp.sqrt(3.0), 0.0)[..., None]
+    # A probe is a one-packet chunk that changes no state: it waits for reserved task work only
+    # where it gets to a link after that work does.
+    probe = functools.partial(
+        chunk_through_hops,
+        chunk_bytes=params.probe_bytes,
+        packet_bytes=params.probe_bytes,
+        temp_s=None,
+    )
+    hops_state = tuple(jnp.where(hop_mask, x[cand.links], 0.0) for x in _link_state(state))
+    path_delay, _ = jax.vmap(jax.vmap(probe))(
+        hops_state,
+        hop_mask,
+        capacity_bps=cand.capacity_bps,
+        bg_util=cand.bg_util,
+        prop_s=cand.prop_s,
+        bg_wait_s=bg_wait,
+    )
     free = jnp.where(hop_mask, cand.rate_bps, jnp.inf).min(-1)
     return Obs(
         size_bytes=task.size_bytes,
@@ -116,6 +136,11 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
         hop_bg_util=cand.bg_util,
         hop_backlog_s=hop_backlog,
     )
+
+
+def _link_state(state: SimState) -> tuple[jax.Array, ...]:
+    """The (L,) link arrays `dynamics.send_chunk` works on, in its order."""
+    return (state.link_busy_from_s, state.link_busy_s, state.link_idle_s, state.link_idle_before_s)
 
 
 def split_is_valid(split: jax.Array, path_mask: jax.Array) -> jax.Array:
@@ -142,12 +167,11 @@ def step(
     split = jnp.where(path_mask, action.split, 0.0)
     used = split > 0.0
 
-    busy_from, busy = state.link_busy_from_s, state.link_busy_s
+    links_state = _link_state(state)
     delivered = []
     for p in range(split.shape[0]):  # paths share links: send them one after the other
-        d, busy_from, busy = send_chunk(
-            busy_from,
-            busy,
+        d, links_state = send_chunk(
+            links_state,
             cand.links[p],
             cand.hop_mask[p] & used[p] & valid,  # a rejected action touches no link
             split[p] * task.size_bytes,
@@ -176,8 +200,10 @@ def step(
     )
     # Only the touched entries change (no pass over all links): O(K H) per step.
     new_state = state.replace(
-        link_busy_s=busy,
-        link_busy_from_s=busy_from,
+        link_busy_from_s=links_state[0],
+        link_busy_s=links_state[1],
+        link_idle_s=links_state[2],
+        link_idle_before_s=links_state[3],
         node_busy_s=state.node_busy_s.at[node].set(
             jnp.where(valid, node_until, state.node_busy_s[node])
         ),

@@ -62,10 +62,10 @@ def simulate_greedy(
             p["path_mask"][a, cls],
         )
         # observation (probe noise off)
-        cap = p["link_capacity_bps"][links]
-        hop_delay = p["link_prop_s"][links] + link_busy[links] + 8.0 * p["probe_bytes"] / cap
-        hop_delay += p["link_bg_wait_s"][links]
-        delay = np.where(hop_mask, hop_delay, 0.0).sum(-1)
+        delay = np.zeros(path_mask.shape)
+        for n, k in zip(*np.nonzero(path_mask), strict=True):
+            path = links[n, k][hop_mask[n, k]]
+            delay[n, k] = _send_chunk_np(p, link_from, link_busy, path, p["probe_bytes"], False)
         free = np.where(hop_mask, p["link_rate_bps"][links], np.inf).min(-1)
         # greedy-joint
         best, best_split, best_pred = -1, None, np.inf
@@ -96,10 +96,15 @@ def simulate_greedy(
 
 
 def _send_chunk_np(
-    p: dict, link_from: np.ndarray, link_busy: np.ndarray, path: np.ndarray, chunk_bytes: float
+    p: dict,
+    link_from: np.ndarray,
+    link_busy: np.ndarray,
+    path: np.ndarray,
+    chunk_bytes: float,
+    update: bool = True,
 ) -> float:
-    """One chunk through FIFO links with reserved intervals; updates them in place (see
-    `dynamics`)."""
+    """One chunk through FIFO links with reserved intervals; updates them in place unless
+    `update` is False (a probe). See `dynamics`."""
     bits = 8.0 * chunk_bytes
     pkt_bits = 8.0 * min(float(p["packet_bytes"]), chunk_bytes)
     head, tail = 0.0, (bits - pkt_bits) / p["link_capacity_bps"][path[0]]
@@ -112,10 +117,12 @@ def _send_chunk_np(
             mixed = min(max(tail - b0, 0.0), b1 - b0)
             start = head + wait
             end = max(start + work + mixed, tail + wait + pkt)
-            link_from[link], link_busy[link] = head, max(end, b0) + b1 - b0 - mixed
+            new = head, max(end, b0) + b1 - b0 - mixed
         else:
             start = max(head, b1) + wait
             end = max(start + work, tail + wait + pkt)
-            link_from[link], link_busy[link] = (b0 if head < b1 else head), end
+            new = (b0 if head < b1 else head), end
+        if update:
+            link_from[link], link_busy[link] = new
         head, tail = start + pkt + prop, end + prop
     return tail

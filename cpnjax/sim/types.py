@@ -68,6 +68,8 @@ class SimState:
     link_busy_s: jax.Array  # (L,) time from now until each link has sent all reserved task bytes
     node_busy_s: jax.Array  # (V,) time from now until each compute server is idle
     link_busy_from_s: jax.Array  # (L,) when the reserved task work on each link starts
+    link_idle_s: jax.Array  # (L,) when each link's queue (task work + background behind it) empties
+    link_idle_before_s: jax.Array  # (L,) when what was queued before the reserved block empties
     node_busy_from_s: jax.Array  # (V,) when the reserved compute on each server starts
     time_s: jax.Array  # () clock (for reporting only; the dynamics use relative times)
     key: jax.Array  # PRNG key for probe noise
