@@ -71,7 +71,7 @@ def fidelity_metrics(sim: PolicyResult, ns3: Ns3Result) -> dict:
     n = ns3.result
     rel_resp = relative_errors(sim.response_ms[ok], n.response_ms[ok])
     rel_tx = relative_errors(sim.transmission_ms[ok], n.transmission_ms[ok])
-    used = (sim.split > 0)[ok]
+    used = (sim.split > 0)[ok] & (n.path_transmission_ms[ok] > 0)  # a path may round to 0 B
     rel_path = relative_errors(sim.path_transmission_ms[ok][used], n.path_transmission_ms[ok][used])
     return {
         "tasks": int(len(ok)),
