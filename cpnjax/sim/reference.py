@@ -45,12 +45,15 @@ def simulate_greedy(
     p = _np(params)
     link_busy = np.zeros(p["link_capacity_bps"].shape[0])
     link_from = np.zeros_like(link_busy)
+    link_idle, link_before = np.zeros_like(link_busy), np.zeros_like(link_busy)
     node_busy = np.zeros(p["node_device"].shape[0])
     node_from = np.zeros_like(node_busy)
     out = np.empty(len(arch))
     for i in range(len(arch)):
         dt, a, r, size = interarrival_s[i], access_point[i], arch[i], size_bytes[i]
         link_busy, link_from = np.maximum(link_busy - dt, 0.0), np.maximum(link_from - dt, 0.0)
+        link_idle, link_before = np.maximum(link_idle - dt, 0.0), np.maximum(link_before - dt, 0.0)
+        links_state = (link_from, link_busy, link_idle, link_before)
         node_busy, node_from = np.maximum(node_busy - dt, 0.0), np.maximum(node_from - dt, 0.0)
         # candidate set of the best class
         pred_all = p["pred_compute_s"][r, p["node_device"][p["cand_node"][a]]]
@@ -65,7 +68,7 @@ def simulate_greedy(
         delay = np.zeros(path_mask.shape)
         for n, k in zip(*np.nonzero(path_mask), strict=True):
             path = links[n, k][hop_mask[n, k]]
-            delay[n, k] = _send_chunk_np(p, link_from, link_busy, path, p["probe_bytes"], False)
+            delay[n, k] = _send_chunk_np(p, links_state, path, p["probe_bytes"], False)
         free = np.where(hop_mask, p["link_rate_bps"][links], np.inf).min(-1)
         # greedy-joint
         best, best_split, best_pred = -1, None, np.inf
@@ -80,7 +83,7 @@ def simulate_greedy(
         for q in np.flatnonzero(best_split > 0):
             path = links[best, q][hop_mask[best, q]]
             chunk = best_split[q] * size
-            delivered.append(_send_chunk_np(p, link_from, link_busy, path, chunk))
+            delivered.append(_send_chunk_np(p, links_state, path, chunk))
         transmission = max(delivered)
         compute = p["true_compute_s"][r, p["node_device"][node]]
         b0, b1 = node_from[node], node_busy[node]
@@ -95,34 +98,31 @@ def simulate_greedy(
     return out
 
 
-def _send_chunk_np(
-    p: dict,
-    link_from: np.ndarray,
-    link_busy: np.ndarray,
-    path: np.ndarray,
-    chunk_bytes: float,
-    update: bool = True,
-) -> float:
-    """One chunk through FIFO links with reserved intervals; updates them in place unless
-    `update` is False (a probe). See `dynamics`."""
+def _send_chunk_np(p: dict, links_state, path, chunk_bytes: float, update: bool = True) -> float:
+    """One chunk through FIFO links (state: from, until, idle, idle before; see `dynamics`);
+    updates the state in place unless `update` is False (a probe)."""
+    link_from, link_busy, link_idle, link_before = links_state
     bits = 8.0 * chunk_bytes
     pkt_bits = 8.0 * min(float(p["packet_bytes"]), chunk_bytes)
     head, tail = 0.0, (bits - pkt_bits) / p["link_capacity_bps"][path[0]]
     for link in path:
-        cap, util = p["link_capacity_bps"][link], p["link_bg_util"][link]
-        prop, wait = p["link_prop_s"][link], p["link_bg_wait_s"][link]
-        b0, b1 = link_from[link], link_busy[link]
-        work, pkt = bits / cap + util * (tail - head), pkt_bits / cap
-        if head < b0 < b1:  # ahead of the reserved work
+        cap, u = p["link_capacity_bps"][link], p["link_bg_util"][link]
+        prop, w = p["link_prop_s"][link], p["link_bg_wait_s"][link]
+        b0, b1, e, e0 = link_from[link], link_busy[link], link_idle[link], link_before[link]
+        work, pkt = bits / cap + u * (tail - head), pkt_bits / cap
+        if head < b0 < b1:  # ahead of the reserved block
             mixed = min(max(tail - b0, 0.0), b1 - b0)
-            start = head + wait
-            end = max(start + work + mixed, tail + wait + pkt)
-            new = head, max(end, b0) + b1 - b0 - mixed
+            start = max(head, u * head + (1 - u) * e0) + w
+            end = max(start + work + mixed, tail + w + pkt)
+            until = max(end, b0) + b1 - b0 - mixed
+            ours = tail + (end - tail) / (1 - u)
+            new = b0, until, max(e + until - b1, ours), max(e0, ours)
         else:
-            start = max(head, b1) + wait
-            end = max(start + work, tail + wait + pkt)
-            new = (b0 if head < b1 else head), end
+            start = max(head, b1, u * head + (1 - u) * e) + w
+            end = max(start + work, tail + w + pkt)
+            opens = head >= b1
+            new = (head if opens else b0), end, tail + (end - tail) / (1 - u), (e if opens else e0)
         if update:
-            link_from[link], link_busy[link] = new
+            link_from[link], link_busy[link], link_idle[link], link_before[link] = new
         head, tail = start + pkt + prop, end + prop
     return tail
