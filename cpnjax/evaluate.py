@@ -183,7 +183,7 @@ def write_results(
     atomically (temp file + rename)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = summary_rows(results)
-    _atomic_csv(out_dir / "summary.csv", rows)
+    atomic_csv(out_dir / "summary.csv", rows)
     arrival = scenario.tasks.arrival_s
     per_task = []
     for r in results:
@@ -202,21 +202,21 @@ def write_results(
             for f in PER_TASK_FIELDS:
                 row[f] = float(getattr(r, f)[i])
             per_task.append(row)
-    _atomic_csv(out_dir / "per_task.csv", per_task)
-    _atomic_text(out_dir / "table.md", markdown_table(rows, scenario))
-    _atomic_text(out_dir / "config.json", json.dumps(config, indent=2, default=str))
+    atomic_csv(out_dir / "per_task.csv", per_task)
+    atomic_text(out_dir / "table.md", markdown_table(rows, scenario))
+    atomic_text(out_dir / "config.json", json.dumps(config, indent=2, default=str))
     tmp = out_dir / ".per_task_latency.tmp.png"
     plot_results(results, tmp, f"{scenario.topology.name}: response latency per task")
     os.replace(tmp, out_dir / "per_task_latency.png")
 
 
-def _atomic_text(path: Path, text: str) -> None:
+def atomic_text(path: Path, text: str) -> None:
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
         f.write(text)
     os.replace(f.name, path)
 
 
-def _atomic_csv(path: Path, rows: Sequence[dict]) -> None:
+def atomic_csv(path: Path, rows: Sequence[dict]) -> None:
     with tempfile.NamedTemporaryFile(
         "w", dir=path.parent, delete=False, suffix=".tmp", newline=""
     ) as f:

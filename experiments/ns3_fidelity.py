@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cpnjax.evaluate import _atomic_text
+from cpnjax.evaluate import atomic_text
 from ns3_validation.fidelity import LOADS, run_fidelity, validation_config
 
 CELLS = [
@@ -69,9 +69,9 @@ def main() -> None:
             f"| {1e3 * s['sim_wall_s']:.2f} | {s['speedup']:,.0f}x |"
         )
     args.out.mkdir(parents=True, exist_ok=True)
-    _atomic_text(args.out / "summary.md", "\n".join(lines) + "\n")
+    atomic_text(args.out / "summary.md", "\n".join(lines) + "\n")
     config = {"cells": CELLS, "tasks": args.tasks, "policy": args.policy, "seed": args.seed}
-    _atomic_text(args.out / "config.json", json.dumps(config, indent=2))
+    atomic_text(args.out / "config.json", json.dumps(config, indent=2))
     print("\n".join(lines))
 
 

@@ -26,8 +26,8 @@ from scipy.stats import spearmanr
 
 from cpnjax.evaluate import (
     PolicyResult,
-    _atomic_csv,
-    _atomic_text,
+    atomic_csv,
+    atomic_text,
     policy_rollout,
     run_policy,
 )
@@ -227,17 +227,9 @@ def run_fidelity(
         }
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_csv(out_dir / "per_task.csv", per_task_rows(scenario, sim, ns3))
-    _atomic_text(out_dir / "summary.json", json.dumps(summary, indent=2))
-    resolved = {
-        "command": "fidelity",
-        "policy": policy,
-        "seed": seed,
-        "scenario": dataclasses.asdict(config),
-        "scenario_summary": scenario.summary(),
-        "ns3": dataclasses.asdict(settings),
-    }
-    _atomic_text(out_dir / "config.json", json.dumps(resolved, indent=2, default=str))
+    atomic_csv(out_dir / "per_task.csv", per_task_rows(scenario, sim, ns3))
+    atomic_text(out_dir / "summary.json", json.dumps(summary, indent=2))
+    write_config(out_dir, scenario, settings, command="fidelity", policy=policy)
     tmp = out_dir / ".scatter.tmp.png"
     plot_scatter(sim, ns3, tmp, f"{scenario.topology.name}, {policy}, {len(sim.node)} tasks")
     tmp.replace(out_dir / "scatter.png")
@@ -292,22 +284,26 @@ def run_policies(
     )
     summary = {"spearman": rho, "policies": rows, "failures": failures}
     out_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_csv(out_dir / "summary.csv", rows)
-    _atomic_text(out_dir / "summary.json", json.dumps(summary, indent=2))
-    _atomic_text(out_dir / "table.md", policies_table(rows, scenario, rho))
-    resolved = {
-        "command": "policies",
-        "policies": policies,
-        "seed": seed,
-        "scenario": dataclasses.asdict(config),
-        "scenario_summary": scenario.summary(),
-        "ns3": dataclasses.asdict(settings),
-    }
-    _atomic_text(out_dir / "config.json", json.dumps(resolved, indent=2, default=str))
+    atomic_csv(out_dir / "summary.csv", rows)
+    atomic_text(out_dir / "summary.json", json.dumps(summary, indent=2))
+    atomic_text(out_dir / "table.md", policies_table(rows, scenario, rho))
+    write_config(out_dir, scenario, settings, command="policies", policies=policies)
     tmp = out_dir / ".policies.tmp.png"
     plot_policies(rows, tmp, f"{scenario.topology.name}: mean response, simulator vs NS-3")
     tmp.replace(out_dir / "policies.png")
     return summary
+
+
+def write_config(out_dir: Path, scenario: Scenario, settings: Ns3Settings, **extra) -> None:
+    """config.json: the resolved scenario config and seed, the NS-3 settings, and `extra`."""
+    resolved = {
+        **extra,
+        "seed": scenario.seed,
+        "scenario": dataclasses.asdict(scenario.config),
+        "scenario_summary": scenario.summary(),
+        "ns3": dataclasses.asdict(settings),
+    }
+    atomic_text(out_dir / "config.json", json.dumps(resolved, indent=2, default=str))
 
 
 def policies_table(rows: list[dict], scenario: Scenario, rho: float) -> str:

@@ -75,10 +75,10 @@ def send_chunk(
     """Send one chunk along one path.
 
     Args:
-      links_state: (busy_from_s, busy_until_s, idle_s), each (L,), relative to now: task work
-        reserved earlier occupies each link from busy_from (its first packet there) to
-        busy_until (its last packet sent); idle_s is when the link's queue, with the background
-        that queued behind that work, is empty.
+      links_state: (busy_from_s, busy_until_s, idle_s, idle_before_s), each (L,), relative to
+        now: the block of task work reserved earlier reaches each link at busy_from and has left
+        by busy_until; idle_s is when the queue, with the background behind that work, is
+        empty; idle_before_s when what was queued ahead of the block is.
       links: (H,) int link ids of the path's hops. hop_mask: (H,) bool, real hops.
       chunk_bytes: () bytes on this path; packet_bytes: () packet size.
       capacity_bps, bg_util, prop_s, bg_wait_s: (H,) constants of the path's hops (see module
@@ -86,7 +86,7 @@ def send_chunk(
 
     Returns:
       delivered_s: () when the last byte reaches the path's end.
-      links_state: the updated (L,) triple.
+      links_state: the updated (L,) arrays.
     """
     num_links = links_state[0].shape[0]
     idx = jnp.where(hop_mask, links, num_links)  # padded hops point past the end
@@ -121,7 +121,8 @@ def chunk_through_hops(
 ) -> tuple[jax.Array, tuple[jax.Array, ...]]:
     """The hop recursion of `send_chunk` on the path's own (H,) link states.
 
-    Returns (delivered_s (), (busy_from_s, busy_until_s, idle_s) each (H,)).
+    Returns (delivered_s (), the new (busy_from_s, busy_until_s, idle_s, idle_before_s), each
+    (H,)).
     """
     busy_from, busy_until, idle, idle_before = hops_state
     bits = 8.0 * chunk_bytes
