@@ -64,3 +64,24 @@ def task(size_bytes, interarrival_s=0.0):
         arch=jnp.asarray(0, jnp.int32),
         size_bytes=jnp.asarray(size_bytes, jnp.float32),
     )
+
+
+def with_link_job(state, link, head_s, tail_s, work_s, slot=0, impulse_s=None):
+    """state with one job (times relative to now, work in link-seconds) remembered on a link;
+    the impulse at its head defaults to all of the work for a point job (tail <= head), else 0."""
+    if impulse_s is None:
+        impulse_s = work_s if tail_s <= head_s else 0.0
+    return state.replace(
+        link_job_head_s=state.link_job_head_s.at[link, slot].set(head_s),
+        link_job_tail_s=state.link_job_tail_s.at[link, slot].set(tail_s),
+        link_job_work_s=state.link_job_work_s.at[link, slot].set(work_s),
+        link_job_impulse_s=state.link_job_impulse_s.at[link, slot].set(impulse_s),
+    )
+
+
+def with_node_job(state, node, arrival_s, compute_s, slot=0):
+    """state with one compute job remembered on a server."""
+    return state.replace(
+        node_job_arrival_s=state.node_job_arrival_s.at[node, slot].set(arrival_s),
+        node_job_compute_s=state.node_job_compute_s.at[node, slot].set(compute_s),
+    )

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import with_link_job
 
 from cpnjax.policies import (
     POLICIES,
@@ -48,9 +49,8 @@ def observations(topology, seed, num=12):
         t = jax.tree.map(lambda x, i=i: x[i], tasks)
         state = arrive(state, t)
         # random task backlog so that the LP sees uneven links
-        state = state.replace(
-            link_busy_s=jnp.asarray(rng.exponential(0.01, params.num_links), jnp.float32)
-        )
+        backlog_s = jnp.asarray(rng.exponential(0.01, params.num_links), jnp.float32)
+        state = with_link_job(state, slice(None), 0.0, 0.0, backlog_s, slot=-1)
         obs.append(observe(params, state, t, SimConfig()))
     return obs
 

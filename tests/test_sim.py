@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import line_params, task
+from helpers import line_params, task, with_link_job, with_node_job
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +24,7 @@ from cpnjax.sim import (
     step,
     task_arrays,
 )
+from cpnjax.sim.dynamics import busy_until
 
 HARD = SimConfig(probe_noise=False)
 ONE_PATH = Action(node_slot=jnp.asarray(0, jnp.int32), split=jnp.array([1.0]))
@@ -56,50 +57,68 @@ def test_background_interleaved_in_fifo_order_and_its_mean_wait():
 
 
 def test_fifo_link_waits_behind_a_known_backlog():
+    # 4 ms of an earlier task's bytes all queued at the link now: they go first.
     params = line_params(num_hops=1)
-    state = reset(params, jax.random.key(0)).replace(link_busy_s=jnp.array([4e-3]))
+    state = with_link_job(reset(params, jax.random.key(0)), 0, 0.0, 0.0, 4e-3)
     _, info = run_one(params, task(1e6), state=state)
     assert float(info.transmission_s) == pytest.approx((4 + 8 + 1) * 1e-3, rel=1e-5)
 
 
+def link_busy_until(state, link=0):
+    return float(busy_until(state.link_job_head_s[link], state.link_job_work_s[link]))
+
+
 def test_a_chunk_that_gets_to_a_link_before_reserved_work_is_served_first():
-    # The link is reserved for an earlier task's bytes from 5 ms to 8 ms (still upstream).
+    # An earlier task's 3 ms of bytes (still upstream) reach the link evenly from 5 ms to 8 ms.
     # 100 kB at 1 Gbit/s take 0.8 ms: done long before 5 ms, so no wait, and the reservation
     # stands.
     params = line_params(num_hops=1)
-    state = reset(params, jax.random.key(0)).replace(
-        link_busy_from_s=jnp.array([5e-3]), link_busy_s=jnp.array([8e-3])
-    )
+    state = with_link_job(reset(params, jax.random.key(0)), 0, 5e-3, 8e-3, 3e-3, impulse_s=0.072e-3)
     new_state, info = run_one(params, task(1e5), state=state)
     assert float(info.transmission_s) == pytest.approx(1.8e-3, rel=1e-5)
-    assert float(new_state.link_busy_from_s[0]) == pytest.approx(5e-3, rel=1e-6)  # still arrives
-    assert float(new_state.link_busy_s[0]) == pytest.approx(8e-3, rel=1e-6)
-    # 1 MB (8 ms) overlaps the reservation: it still goes first (its head is there first);
-    # its last packet is handed over at 7.928 ms, after the reserved bytes started arriving at
-    # 5 ms, and those 2.928 ms of them are served before it; the rest (0.072 ms) after.
+    jobs = sorted(
+        zip(
+            *(
+                np.asarray(x[0])
+                for x in (
+                    new_state.link_job_head_s,
+                    new_state.link_job_tail_s,
+                    new_state.link_job_work_s,
+                )
+            ),
+            strict=True,
+        )
+    )
+    assert jobs[-1] == pytest.approx((5e-3, 8e-3, 3e-3), rel=1e-6)  # still arrives as before
+    assert jobs[-2] == pytest.approx((0.0, 0.728e-3, 0.8e-3), rel=1e-5, abs=1e-9)  # ours
+    # 1 MB (8 ms) overlaps it: its head is there first. Its last packet is handed over at
+    # 7.928 ms; by then the earlier task has put in one packet (0.072 ms) at 5 ms and
+    # 2.928 / 3 x (3 - 0.072) ms since, served before it: 7.928 + 8 + 2.929728 - 7.928 + 1.
     new_state, info = run_one(params, task(1e6), state=state)
-    assert float(info.transmission_s) == pytest.approx((8 + 2.928 + 1) * 1e-3, rel=1e-5)
-    assert float(new_state.link_busy_s[0]) == pytest.approx((10.928 + 0.072) * 1e-3, rel=1e-5)
+    assert float(info.transmission_s) == pytest.approx(11.929728e-3, rel=1e-5)
+    assert link_busy_until(new_state) == pytest.approx(11e-3, rel=1e-5)
 
 
 def test_compute_serves_in_order_of_data_arrival():
-    # Server reserved for an earlier task from 20 ms to 70 ms (its data still in flight).
-    # This task's data is in at 9 ms and computes 5 ms: it runs first, the reservation moves to
-    # start at 20 ms still (14 ms < 20 ms) and ends at 70 ms.
+    # An earlier task's data gets to the server at 20 ms and computes 50 ms. This task's data
+    # is in at 9 ms and computes 5 ms: it runs first (9-14 ms); the server is done at 70 ms.
     params = line_params(num_hops=1, compute_s=5e-3)
-    state = reset(params, jax.random.key(0))
-    state = state.replace(
-        node_busy_from_s=state.node_busy_from_s.at[1].set(20e-3),
-        node_busy_s=state.node_busy_s.at[1].set(70e-3),
+    state = with_node_job(reset(params, jax.random.key(0)), 1, 20e-3, 50e-3)
+    node_busy_until = lambda s: float(  # noqa: E731
+        busy_until(s.node_job_arrival_s[1], s.node_job_compute_s[1])
     )
     new_state, info = run_one(params, task(1e6), state=state)
     assert float(info.wait_s) == 0.0
-    assert float(new_state.node_busy_s[1]) == pytest.approx(70e-3, rel=1e-6)
-    # With 15 ms of compute it overlaps: the reserved work is pushed back by 4 ms.
+    assert node_busy_until(new_state) == pytest.approx(70e-3, rel=1e-6)
+    # With 15 ms of compute it overlaps: the earlier task waits 4 ms, done at 74 ms.
     params = line_params(num_hops=1, compute_s=15e-3)
     new_state, info = run_one(params, task(1e6), state=state)
     assert float(info.wait_s) == 0.0
-    assert float(new_state.node_busy_s[1]) == pytest.approx(74e-3, rel=1e-6)
+    assert node_busy_until(new_state) == pytest.approx(74e-3, rel=1e-6)
+    # Behind a 50 ms job whose data came in at 0 ms, data in at 9 ms waits 41 ms.
+    state = with_node_job(reset(params, jax.random.key(0)), 1, 0.0, 50e-3)
+    _, info = run_one(params, task(1e6), state=state)
+    assert float(info.wait_s) == pytest.approx(41e-3, rel=1e-5)
 
 
 def test_fifo_compute_waits_for_the_task_ahead():
@@ -119,10 +138,13 @@ def test_bytes_are_conserved_on_a_shared_link():
     params = line_params(num_hops=1, num_paths=2, real_paths=2)
     halves = Action(node_slot=jnp.asarray(0, jnp.int32), split=jnp.array([0.5, 0.5]))
     whole = Action(node_slot=jnp.asarray(0, jnp.int32), split=jnp.array([1.0, 0.0]))
-    s_halves, _ = run_one(params, task(1e6), action=halves)
-    s_whole, _ = run_one(params, task(1e6), action=whole)
-    assert float(s_halves.link_busy_s[0]) == pytest.approx(8e-3, rel=1e-5)
-    assert float(s_whole.link_busy_s[0]) == pytest.approx(8e-3, rel=1e-5)
+    s_halves, i_halves = run_one(params, task(1e6), action=halves)
+    s_whole, i_whole = run_one(params, task(1e6), action=whole)
+    assert link_busy_until(s_halves) == pytest.approx(8e-3, rel=1e-5)
+    assert link_busy_until(s_whole) == pytest.approx(8e-3, rel=1e-5)
+    # The second half queues behind the first: both end when the whole would (8 + 1 ms).
+    assert float(i_halves.transmission_s) == pytest.approx(9e-3, rel=1e-5)
+    assert float(i_whole.transmission_s) == pytest.approx(9e-3, rel=1e-5)
 
 
 def scenario(topology="abilene", seed=0, **kw):
@@ -227,8 +249,9 @@ def test_off_simplex_splits_are_rejected(split):
         assert np.isfinite(float(info.response_s)) and float(info.response_s) >= 0
     else:
         assert np.isnan(float(info.response_s))
-        np.testing.assert_array_equal(
-            np.asarray(new_state.link_busy_s), np.asarray(state.link_busy_s)
+        chex.assert_trees_all_equal(
+            (new_state.link_job_work_s, new_state.node_job_compute_s),
+            (state.link_job_work_s, state.node_job_compute_s),
         )
 
 
@@ -245,7 +268,8 @@ def test_more_background_never_lowers_latency_and_latency_is_non_negative(
 ):
     params, state, t, slot = three_path_setup()
     t = t.replace(size_bytes=jnp.asarray(size, jnp.float32))
-    state = state.replace(link_busy_s=state.link_busy_s + backlog)
+    # an earlier task's bytes queued on every link now, `backlog` seconds of them
+    state = with_link_job(state, slice(None), 0.0, 0.0, backlog, slot=-1)
     cap = params.hop_capacity_bps
     split = jnp.array([split0, (1 - split0) / 2, (1 - split0) / 2])
     action = Action(node_slot=jnp.asarray(slot, jnp.int32), split=split)

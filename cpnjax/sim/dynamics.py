@@ -1,36 +1,52 @@
 """Pure latency math of FIFO links and FIFO compute servers (no state handling, no jit).
 
-Times are relative to the task's arrival (now = 0). A task's data on one path is a chunk of B
-bytes cut into packets of P bytes. The sender feeds it to the first link at that link's line
-rate. On hop j (link l: line rate c, background utilisation u, propagation d, mean wait of a
-packet behind background packets w) the chunk's first packet is ready at h_j and its last at t_j,
-and the link serves everything FIFO; background arrives as a fluid at rate u c, and the part of
-it that arrives while the chunk arrives (in [h_j, t_j]) is interleaved with it:
+Times are relative to the task's arrival (now = 0). Work on a link is counted in seconds of its
+line rate ("link-seconds": bits / capacity).
 
-    starts      s_j = max(h_j, busy_until_l) + w
-    ends        e_j = max(s_j + (8B + u c (t_j - h_j)) / c,   (backlogged: chunk + interleaved
-                                                                background at line rate)
-                      t_j + w + 8P/c)                         (fed by the hop before)
-    h_{j+1}     = s_j + 8P/c + d                              (first packet stored, forwarded)
-    t_{j+1}     = e_j + d                                     (last packet)
+**Links: fluid FIFO with packet edges.** A task's data on one path is a chunk of B bytes cut
+into packets of P bytes. At each hop the chunk is a *job*: its first packet is ready at the link
+at head time h, its last at tail time t; in between the rest arrives evenly. So the job puts
+an impulse of one packet time at h and the remaining work as a fluid over [h, t]. Background
+arrives as a fluid at utilisation u and takes that share of the line, leaving rate 1 - u
+(link-seconds per second) for the jobs, served FIFO. The backlog just after time x is the
+Lindley/Reich formula over the jobs' cumulative input A:
 
-with h_0 = 0 and t_0 = 8(B - P)/c_0 (line-rate pacing at the sender). This is store-and-forward
-pipelining of packets across hops through FIFO queues shared with background traffic (measured
-against NS-3 by `ns3_validation`).
+    Q(x) = sup_{s <= x} [A(x+) - A(s-) - (1 - u)(x - s)]
 
-Each link remembers the interval of task work reserved on it, [busy_from, busy_until] relative
-to now (one interval per link: reservations merge). A later chunk whose first packet gets to the
-link before the reserved work does is served first, FIFO by arrival, and pushes the reserved
-work back (the earlier task's reported latency stays as computed at its arrival); otherwise it
-queues behind busy_until. Without the "ahead" case a task scheduled now would wait for bytes of
-an earlier task that are still several hops upstream. Paths of one task are sent one after the
-other through the shared intervals. Compute servers work the same way (FIFO by data arrival).
+With piecewise-linear input the sup is reached at a breakpoint (some job's head or tail), so
+Q is exact for the fluid and costs O(M) per breakpoint for M remembered jobs. The chunk's first
+packet leaves at h + Q(h) + w, its last at t + max(Q(t), one packet) + w, where w is the mean
+wait of a packet behind background packets (M/D/1). Propagation d is added to reach the next hop.
+At the first hop the sender paces at line rate: h = 0, t = 8(B - P)/c.
+
+Each link remembers M jobs (head, tail, work, impulse), so FIFO by arrival holds across tasks
+and hops. A chunk that gets to a link before bytes of an earlier task (still upstream) is
+served first, and gaps between reservations stay idle. The earlier task's latency stays as
+reported at its own scheduling; only its reservation is pushed back in Q. Paths of one task are
+sent one after the other, so each sees the others' jobs.
+
+**Bounded memory.** Before a chunk is reserved on a link, the input that came before now is
+folded into one impulse at now holding the backlog (`settle`: exact, since the queue is Markov
+in its backlog, and it frees the slots of jobs that are all in). Only when M jobs are still to
+arrive are the two earliest merged into one (`free_slot`: work conserved, timing blurred).
+Compute servers do the same (`settle_server` exact, `free_server_slot` exact from the later
+arrival on).
+
+**Compute servers: FIFO in order of data arrival, non-preemptive.** A task whose data is all
+in at a waits for the work that arrived before it: wait = Q(a-) over the server's remembered
+jobs (arrival, compute), exact for a single FIFO server.
+
+Smooth mode (temperature T) replaces each max by a log-sum-exp and the server's "arrived
+before me" by a sigmoid, so that response latency is smooth in the split ratios.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
+SLOTS = 8
+"""Jobs remembered per link and per compute server (the oldest is forgotten first)."""
 
 
 def soft_max2(a: jax.Array, b: jax.Array, temp_s: float | None) -> jax.Array:
@@ -40,28 +56,210 @@ def soft_max2(a: jax.Array, b: jax.Array, temp_s: float | None) -> jax.Array:
     return temp_s * jnp.logaddexp(a / temp_s, b / temp_s)
 
 
-def soft_max_masked(x: jax.Array, weight: jax.Array, temp_s: float | None) -> jax.Array:
+def soft_max_masked(x: jax.Array, weight: jax.Array, temp_s: float | None, axis=-1) -> jax.Array:
     """max of x over entries with weight > 0 (hard), or temp * log sum weight * exp(x / temp).
 
     Args:
-      x: (K,) values. weight: (K,) in [0, 1]; 0 excludes an entry. At least one weight > 0.
+      x: values. weight: same shape, in [0, 1]; 0 excludes an entry. At least one weight > 0
+        along `axis`.
     """
     if temp_s is None:
-        return jnp.max(jnp.where(weight > 0, x, -jnp.inf))
-    return temp_s * jax.nn.logsumexp(x / temp_s, b=weight)
+        return jnp.max(jnp.where(weight > 0, x, -jnp.inf), axis=axis)
+    return temp_s * jax.nn.logsumexp(x / temp_s, b=weight, axis=axis)
 
 
-def _ahead_gate(head, busy_from, busy_until, temp_s):
-    """1 where a chunk (or task) arrives before the reserved work on a link (or server) starts,
-    else 0; in smooth mode a sigmoid of the margin."""
-    reserved = busy_until > busy_from
-    if temp_s is None:
-        return ((head < busy_from) & reserved).astype(head.dtype)
-    return jax.nn.sigmoid((busy_from - head) / temp_s) * reserved
+def _input(head, tail, work, impulse, x, inclusive: bool):
+    """Cumulative work (link-s) the jobs have put in by time x (impulses at x counted when
+    `inclusive`). head, tail, work, impulse: (J,); x: (X,). Returns (X,)."""
+    span = tail - head
+    rate = jnp.where(span > 0, (work - impulse) / jnp.where(span > 0, span, 1.0), 0.0)
+    x = x[:, None]
+    arrived = (head <= x) if inclusive else (head < x)
+    fluid = rate * jnp.clip(x - head, 0.0, jnp.maximum(span, 0.0))
+    return jnp.sum(jnp.where(arrived, impulse, 0.0) + fluid, axis=-1)
+
+
+def fifo_backlog(
+    head: jax.Array,
+    tail: jax.Array,
+    work: jax.Array,
+    impulse: jax.Array,
+    bg_util: jax.Array,
+    query: jax.Array,
+    temp_s: float | None,
+) -> jax.Array:
+    """Backlog Q(x) in link-seconds just after each query time x (see module docstring).
+
+    Args:
+      head, tail, work, impulse: (J,) the jobs (0 work: an empty slot); `impulse` <= `work` of
+        it arrives at head (one packet, or all of it if tail <= head), the rest as a fluid.
+      bg_util: () background utilisation u.
+      query: (X,) times; each must be a job's head or tail (so Q >= 0 without a clamp).
+
+    Returns (X,).
+    """
+    breaks = jnp.concatenate([head, tail])  # (S,) where the sup can be reached
+    # g(s) = A(s-) - (1 - u) s; Q(x) = A(x+) - (1 - u) x - min_{s <= x} g(s)
+    g = _input(head, tail, work, impulse, breaks, inclusive=False) - (1 - bg_util) * breaks
+    a_x = _input(head, tail, work, impulse, query, inclusive=True) - (1 - bg_util) * query
+    before = (breaks[None, :] <= query[:, None]).astype(g.dtype)  # (X, S)
+    g_min = -soft_max_masked(-jnp.broadcast_to(g, before.shape), before, temp_s)
+    return a_x - g_min
+
+
+def chunk_through_hops(
+    hops_jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
+    hop_mask: jax.Array,
+    chunk_bytes: jax.Array,
+    packet_bytes: jax.Array,
+    capacity_bps: jax.Array,
+    bg_util: jax.Array,
+    prop_s: jax.Array,
+    bg_wait_s: jax.Array,
+    temp_s: float | None,
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array, jax.Array]]:
+    """Send one chunk along one path through the jobs already reserved on its hops.
+
+    Args:
+      hops_jobs: (head_s, tail_s, work_s, impulse_s), each (H, M): the jobs remembered on each
+        hop's link.
+      hop_mask: (H,) bool, real hops.
+      chunk_bytes: () bytes on this path; packet_bytes: () packet size.
+      capacity_bps, bg_util, prop_s, bg_wait_s: (H,) constants of the path's hops (any values
+        on padded hops).
+
+    Returns:
+      delivered_s: () when the last byte reaches the path's end.
+      job: (head_s, tail_s, work_s, impulse_s), each (H,): this chunk's job on each hop.
+    """
+    bits = 8.0 * chunk_bytes
+    pkt_bits = 8.0 * jnp.minimum(packet_bytes, chunk_bytes)
+    head = jnp.zeros_like(bits)
+    tail = (bits - pkt_bits) / capacity_bps[0]
+    jobs = []
+    for j in range(hop_mask.shape[0]):  # static, small: unrolled
+        work, pkt = bits / capacity_bps[j], pkt_bits / capacity_bps[j]
+        job = (head, tail, work, jnp.where(tail > head, pkt, work))
+        both = tuple(jnp.append(x[j], v) for x, v in zip(hops_jobs, job, strict=True))
+        q_head, q_tail = fifo_backlog(*both, bg_util[j], jnp.stack([head, tail]), temp_s)
+        jobs.append(job)
+        w = bg_wait_s[j]
+        real = hop_mask[j]
+        new_head = head + q_head + w + prop_s[j]
+        new_tail = tail + soft_max2(q_tail, pkt, temp_s) + w + prop_s[j]
+        head = jnp.where(real, new_head, head)
+        tail = jnp.where(real, new_tail, tail)
+    return tail, tuple(jnp.stack(x) for x in zip(*jobs, strict=True))
+
+
+def settle(
+    jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
+    bg_util: jax.Array,
+    temp_s: float | None,
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Fold the input that came before now (0) into one impulse at 0 holding the backlog Q(0-).
+
+    Exact for every later query (the fluid queue is Markov in its backlog), and it frees the
+    slots of jobs that are all in. A job that straddles 0 keeps its fluid from 0 on, with no
+    impulse. Nothing changes unless some job is all in before now (head < 0, tail <= 0), whose
+    slot then holds the backlog.
+
+    Args:
+      jobs: (head, tail, work, impulse), each (M,): one link's jobs. bg_util: () utilisation.
+
+    Returns the settled (head, tail, work, impulse), each (M,).
+    """
+    head, tail, work, impulse = jobs
+    before = head < 0  # input strictly before now; a 0-work job at 0 makes 0 a break
+    q0 = fifo_backlog(
+        jnp.append(head, 0.0),
+        jnp.append(tail, 0.0),
+        jnp.append(jnp.where(before, work, 0.0), 0.0),
+        jnp.append(jnp.where(before, impulse, 0.0), 0.0),
+        bg_util,
+        jnp.zeros((1,), head.dtype),
+        temp_s,
+    )[0]
+    live = work > 0
+    done = live & before & (tail <= 0)  # an impulse at 0 (a settled backlog) is not before
+    straddle = live & before & (tail > 0)
+    span = jnp.where(straddle, tail - head, 1.0)
+    left = (work - impulse) * tail / span  # the straddler's fluid after 0
+    keep = jax.nn.one_hot(jnp.argmax(done), head.shape[0], dtype=bool)  # holds the backlog
+    settled = (
+        jnp.where(straddle | done, 0.0, head),
+        jnp.where(done, 0.0, tail),
+        jnp.where(keep, q0, jnp.where(done, 0.0, jnp.where(straddle, left, work))),
+        jnp.where(keep, q0, jnp.where(done | straddle, 0.0, impulse)),
+    )
+    return tuple(jnp.where(jnp.any(done), x, y) for x, y in zip(settled, jobs, strict=True))
+
+
+def free_slot(
+    jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array, jax.Array]]:
+    """A slot for a new job: an empty one (0 work), else merge the two jobs whose tails come
+    first into one (heads min, tails max, work summed, the earlier head's impulse: work is
+    conserved, its timing blurred) and free the other.
+
+    Args:
+      jobs: (head, tail, work, impulse), each (M,).
+
+    Returns (slot () int32, the updated jobs).
+    """
+    head, tail, work, impulse = jobs
+    live = work > 0
+    a = jnp.argmin(jnp.where(live, tail, -jnp.inf)).astype(jnp.int32)
+    b = jnp.argmin(jnp.where(jnp.arange(tail.shape[0]) == a, jnp.inf, tail))
+    full = live[a]  # the earliest-tail live job is only chosen when no slot is empty
+    merged = (
+        head.at[b].set(jnp.minimum(head[a], head[b])),
+        tail.at[b].set(jnp.maximum(tail[a], tail[b])),
+        work.at[b].set(work[a] + work[b]),
+        impulse.at[b].set(jnp.where(head[a] < head[b], impulse[a], impulse[b])),
+    )
+    return a, tuple(jnp.where(full, m, x) for m, x in zip(merged, jobs, strict=True))
+
+
+def free_server_slot(
+    arrival: jax.Array, compute: jax.Array
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    """A compute server's slot for a new job: an empty one, else merge its two earliest jobs
+    into one at the later arrival a2 holding what is left then (max(a1 + c1 - a2, 0) + c2), which
+    is exact from a2 on. arrival, compute: (M,). Returns (slot, the (M,) arrays)."""
+    live = compute > 0
+    a = jnp.argmin(jnp.where(live, arrival, -jnp.inf)).astype(jnp.int32)
+    b = jnp.argmin(jnp.where(jnp.arange(arrival.shape[0]) == a, jnp.inf, arrival))
+    full = live[a]
+    first, second = jnp.minimum(arrival[a], arrival[b]), jnp.maximum(arrival[a], arrival[b])
+    c_first = jnp.where(arrival[a] <= arrival[b], compute[a], compute[b])
+    c_second = compute[a] + compute[b] - c_first
+    merged = (
+        arrival.at[b].set(second),
+        compute.at[b].set(jnp.maximum(first + c_first - second, 0.0) + c_second),
+    )
+    return a, tuple(jnp.where(full, m, x) for m, x in zip(merged, (arrival, compute), strict=True))
+
+
+def settle_server(arrival: jax.Array, compute: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """A compute server's `settle`: jobs that arrived before now become one job at 0 holding
+    the work left (exact for a FIFO server). arrival, compute: (M,)."""
+    live = compute > 0
+    past = live & (arrival < 0)
+    left = busy_until(arrival, jnp.where(past, compute, 0.0))
+    slot = jnp.argmax(past)
+    keep = jax.nn.one_hot(slot, arrival.shape[0], dtype=bool)
+    arrival_new = jnp.where(past, 0.0, arrival)
+    compute_new = jnp.where(keep, left, jnp.where(past, 0.0, compute))
+    any_past = jnp.any(past)
+    return (
+        jnp.where(any_past, arrival_new, arrival),
+        jnp.where(any_past, compute_new, compute),
+    )
 
 
 def send_chunk(
-    links_state: tuple[jax.Array, ...],
+    links_jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
     links: jax.Array,
     hop_mask: jax.Array,
     chunk_bytes: jax.Array,
@@ -71,27 +269,23 @@ def send_chunk(
     prop_s: jax.Array,
     bg_wait_s: jax.Array,
     temp_s: float | None,
-) -> tuple[jax.Array, tuple[jax.Array, ...]]:
-    """Send one chunk along one path.
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array, jax.Array]]:
+    """Settle the path's links (`settle`, `free_slot`), send the chunk through them
+    (`chunk_through_hops`) and reserve its job on each real hop.
 
     Args:
-      links_state: (busy_from_s, busy_until_s, idle_s, idle_before_s), each (L,), relative to
-        now: the block of task work reserved earlier reaches each link at busy_from and has left
-        by busy_until; idle_s is when the queue, with the background behind that work, is
-        empty; idle_before_s when what was queued ahead of the block is.
-      links: (H,) int link ids of the path's hops. hop_mask: (H,) bool, real hops.
-      chunk_bytes: () bytes on this path; packet_bytes: () packet size.
-      capacity_bps, bg_util, prop_s, bg_wait_s: (H,) constants of the path's hops (see module
-        docstring); any values on padded hops.
+      links_jobs: (head_s, tail_s, work_s, impulse_s), each (L, M): the jobs remembered per
+        link.
+      links: (H,) int link ids of the path's hops. Other args: see `chunk_through_hops`.
 
-    Returns:
-      delivered_s: () when the last byte reaches the path's end.
-      links_state: the updated (L,) arrays.
+    Returns (delivered_s (), the updated (L, M) arrays).
     """
-    num_links = links_state[0].shape[0]
+    num_links = links_jobs[0].shape[0]
     idx = jnp.where(hop_mask, links, num_links)  # padded hops point past the end
-    gathered = tuple(x.at[idx].get(mode="fill", fill_value=0.0) for x in links_state)
-    delivered, new = chunk_through_hops(
+    gathered = tuple(x.at[idx].get(mode="fill", fill_value=0.0) for x in links_jobs)
+    gathered = jax.vmap(settle, in_axes=(0, 0, None))(gathered, bg_util, temp_s)
+    slot, gathered = jax.vmap(free_slot)(gathered)
+    delivered, job = chunk_through_hops(
         gathered,
         hop_mask,
         chunk_bytes,
@@ -102,89 +296,36 @@ def send_chunk(
         bg_wait_s,
         temp_s,
     )
-    links_state = tuple(
-        x.at[idx].set(v, mode="drop") for x, v in zip(links_state, new, strict=True)
-    )
-    return delivered, links_state
-
-
-def chunk_through_hops(
-    hops_state: tuple[jax.Array, ...],
-    hop_mask: jax.Array,
-    chunk_bytes: jax.Array,
-    packet_bytes: jax.Array,
-    capacity_bps: jax.Array,
-    bg_util: jax.Array,
-    prop_s: jax.Array,
-    bg_wait_s: jax.Array,
-    temp_s: float | None,
-) -> tuple[jax.Array, tuple[jax.Array, ...]]:
-    """The hop recursion of `send_chunk` on the path's own (H,) link states.
-
-    Returns (delivered_s (), the new (busy_from_s, busy_until_s, idle_s, idle_before_s), each
-    (H,)).
-    """
-    busy_from, busy_until, idle, idle_before = hops_state
-    bits = 8.0 * chunk_bytes
-    pkt_bits = 8.0 * jnp.minimum(packet_bytes, chunk_bytes)
-    head = jnp.zeros_like(bits)
-    tail = (bits - pkt_bits) / capacity_bps[0]
-    new_from, new_until, new_idle, new_before = [], [], [], []
-    for j in range(hop_mask.shape[0]):  # static, small: unrolled
-        b0, b1, e, e0 = busy_from[j], busy_until[j], idle[j], idle_before[j]
-        u, w = bg_util[j], bg_wait_s[j]
-        pkt = pkt_bits / capacity_bps[j]
-        work = bits / capacity_bps[j] + u * (tail - head)
-        # Behind the reserved block: after its last packet, and after the background queued
-        # behind it (a backlog drains at rate 1 - u while background keeps arriving).
-        start_q = soft_max2(soft_max2(head, b1, temp_s), u * head + (1 - u) * e, temp_s) + w
-        end_q = soft_max2(start_q + work, tail + w + pkt, temp_s)
-        idle_q = tail + (end_q - tail) / (1 - u)
-        opens = head >= b1  # the block's task work has left: ours starts a new block
-        # Ahead of the block: behind only what was queued before it; block work arriving
-        # before our last packet is interleaved, the rest is pushed back.
-        reserved = b1 - b0
-        mixed = jnp.clip(tail - b0, 0.0, reserved)
-        start_a = soft_max2(head, u * head + (1 - u) * e0, temp_s) + w
-        end_a = soft_max2(start_a + work + mixed, tail + w + pkt, temp_s)
-        until_a = soft_max2(end_a, b0, temp_s) + reserved - mixed
-        # What is queued ahead of the block now includes us; the block still starts arriving
-        # at b0, and its end (and the link's idle time) move by how far we pushed it.
-        idle_ours = tail + (end_a - tail) / (1 - u)
-        from_a, before_a = b0, soft_max2(e0, idle_ours, temp_s)
-        idle_a = soft_max2(e + (until_a - b1), idle_ours, temp_s)
-        g = _ahead_gate(head, b0, b1, temp_s)
-        start = g * start_a + (1 - g) * start_q
-        end = g * end_a + (1 - g) * end_q
-        new_from.append(g * from_a + (1 - g) * jnp.where(opens, head, b0))
-        new_until.append(g * until_a + (1 - g) * end_q)
-        new_idle.append(g * idle_a + (1 - g) * idle_q)
-        new_before.append(g * before_a + (1 - g) * jnp.where(opens, e, e0))
-        real = hop_mask[j]
-        head = jnp.where(real, start + pkt + prop_s[j], head)
-        tail = jnp.where(real, end + prop_s[j], tail)
-    new = tuple(jnp.stack(x) for x in (new_from, new_until, new_idle, new_before))
-    return tail, new
+    hops = jnp.arange(idx.shape[0])
+    rows = tuple(g.at[hops, slot].set(v) for g, v in zip(gathered, job, strict=True))
+    links_jobs = tuple(x.at[idx].set(r, mode="drop") for x, r in zip(links_jobs, rows, strict=True))
+    return delivered, links_jobs
 
 
 def serve_compute(
-    busy_from_s: jax.Array,
-    busy_until_s: jax.Array,
+    job_arrival_s: jax.Array,
+    job_compute_s: jax.Array,
     arrival_s: jax.Array,
-    compute_s: jax.Array,
     temp_s: float | None,
-) -> tuple[jax.Array, ...]:
-    """FIFO compute server in order of data arrival, non-preemptive. Work reserved earlier runs
-    in [busy_from, busy_until]. A task whose data is all in at arrival_s before that interval
-    starts runs first (and pushes the reserved work back); otherwise it waits until busy_until.
+) -> jax.Array:
+    """() wait of a task whose data is all in at arrival_s at a FIFO server (by data arrival,
+    non-preemptive) that has the (M,) remembered jobs (arrival, compute; 0 compute: empty).
+    Earlier-reserved jobs arriving at the same instant go first."""
+    a = job_arrival_s
+    if temp_s is None:
+        ahead = (a <= arrival_s).astype(a.dtype)
+    else:
+        ahead = jax.nn.sigmoid((arrival_s - a) / temp_s)
+    # Q(x-) = max(0, max_{j ahead} [sum_{i ahead, a_i >= a_j} c_i - (x - a_j)])
+    later = (a[None, :] >= a[:, None]).astype(a.dtype)  # later[j, i]: a_i >= a_j
+    backlog = later @ (ahead * job_compute_s) - (arrival_s - a)
+    return soft_max2(soft_max_masked(backlog, ahead, temp_s), 0.0, temp_s)
 
-    Returns (wait_s, busy_from_s, busy_until_s) for this server, relative to now.
-    """
-    g = _ahead_gate(arrival_s, busy_from_s, busy_until_s, temp_s)
-    start_q = soft_max2(arrival_s, busy_until_s, temp_s)
-    from_q = jnp.where(arrival_s < busy_until_s, busy_from_s, arrival_s)
-    until_a = soft_max2(arrival_s + compute_s, busy_from_s, temp_s) + busy_until_s - busy_from_s
-    start = g * arrival_s + (1 - g) * start_q
-    new_from = g * arrival_s + (1 - g) * from_q
-    new_until = g * until_a + (1 - g) * (start_q + compute_s)
-    return start - arrival_s, new_from, new_until
+
+def busy_until(start_s: jax.Array, work_s: jax.Array) -> jax.Array:
+    """(...,) time from now until a FIFO server has done all remembered work (0 if idle):
+    max(0, max_j [start_j + sum_{i: start_i >= start_j} work_i]). start_s, work_s: (..., M);
+    background is not counted."""
+    later = start_s[..., None, :] >= start_s[..., :, None]  # [..., j, i]
+    done = start_s + jnp.sum(jnp.where(later, work_s[..., None, :], 0.0), axis=-1)
+    return jnp.maximum(jnp.max(jnp.where(work_s > 0, done, 0.0), axis=-1), 0.0)

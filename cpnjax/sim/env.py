@@ -12,7 +12,16 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from cpnjax.sim.dynamics import chunk_through_hops, send_chunk, serve_compute, soft_max_masked
+from cpnjax.sim.dynamics import (
+    SLOTS,
+    busy_until,
+    chunk_through_hops,
+    free_server_slot,
+    send_chunk,
+    serve_compute,
+    settle_server,
+    soft_max_masked,
+)
 from cpnjax.sim.types import Action, Obs, SimConfig, SimParams, SimState, StepInfo, Task
 
 SIMPLEX_TOL = 1e-3
@@ -22,30 +31,29 @@ sums to 1 within this tolerance."""
 Policy = Callable[[Obs], Action]
 
 
-def reset(params: SimParams, key: jax.Array) -> SimState:
-    """Idle network and idle compute servers at time 0."""
+def reset(params: SimParams, key: jax.Array, slots: int = SLOTS) -> SimState:
+    """Idle network and idle compute servers at time 0, remembering `slots` jobs each."""
+    links = jnp.zeros((params.num_links, slots), jnp.float32)
+    nodes = jnp.zeros((params.num_nodes, slots), jnp.float32)
     return SimState(
-        link_busy_s=jnp.zeros(params.link_capacity_bps.shape, jnp.float32),
-        node_busy_s=jnp.zeros(params.node_device.shape, jnp.float32),
-        link_busy_from_s=jnp.zeros(params.link_capacity_bps.shape, jnp.float32),
-        link_idle_s=jnp.zeros(params.link_capacity_bps.shape, jnp.float32),
-        link_idle_before_s=jnp.zeros(params.link_capacity_bps.shape, jnp.float32),
-        node_busy_from_s=jnp.zeros(params.node_device.shape, jnp.float32),
+        link_job_head_s=links,
+        link_job_tail_s=links,
+        link_job_work_s=links,
+        link_job_impulse_s=links,
+        node_job_arrival_s=nodes,
+        node_job_compute_s=nodes,
         time_s=jnp.zeros((), jnp.float32),
         key=key,
     )
 
 
 def arrive(state: SimState, task: Task) -> SimState:
-    """Advance the clock to the task's arrival: every queue drains for interarrival_s."""
+    """Advance the clock to the task's arrival: every remembered time moves interarrival_s back."""
     dt = task.interarrival_s
     return state.replace(
-        link_busy_s=jnp.maximum(state.link_busy_s - dt, 0.0),
-        node_busy_s=jnp.maximum(state.node_busy_s - dt, 0.0),
-        link_busy_from_s=jnp.maximum(state.link_busy_from_s - dt, 0.0),
-        link_idle_s=jnp.maximum(state.link_idle_s - dt, 0.0),
-        link_idle_before_s=jnp.maximum(state.link_idle_before_s - dt, 0.0),
-        node_busy_from_s=jnp.maximum(state.node_busy_from_s - dt, 0.0),
+        link_job_head_s=state.link_job_head_s - dt,
+        link_job_tail_s=state.link_job_tail_s - dt,
+        node_job_arrival_s=state.node_job_arrival_s - dt,
         time_s=state.time_s + dt,
     )
 
@@ -96,24 +104,26 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
     """What the controller sees for this task (state already advanced to its arrival)."""
     cand = candidates(params, task)
     hop_mask = cand.hop_mask
-    hop_backlog = jnp.where(hop_mask, state.link_busy_s[cand.links], 0.0)
+    hops_jobs = tuple(x[cand.links] for x in _link_jobs(state))  # each (N, K, H, M)
+    hop_backlog = jnp.where(hop_mask, busy_until(hops_jobs[0], hops_jobs[2]), 0.0)
+    compute_wait = busy_until(
+        state.node_job_arrival_s[cand.node], state.node_job_compute_s[cand.node]
+    )
     bg_wait = cand.bg_wait_s
     if config.probe_noise:
         # Mean of 3 probes' waits behind background: Gamma(3, 1/3) in units of the mean wait,
         # moment-matched by a normal clipped at 0 (one draw per path).
         z = jax.random.normal(state.key, hop_mask.shape[:-1])
         bg_wait = bg_wait * jnp.maximum(1.0 + z / jnp.sqrt(3.0), 0.0)[..., None]
-    # A probe is a one-packet chunk that changes no state: it waits for reserved task work only
-    # where it gets to a link after that work does.
+    # A probe is a one-packet chunk through the reserved jobs that reserves nothing.
     probe = functools.partial(
         chunk_through_hops,
         chunk_bytes=params.probe_bytes,
         packet_bytes=params.probe_bytes,
         temp_s=None,
     )
-    hops_state = tuple(jnp.where(hop_mask, x[cand.links], 0.0) for x in _link_state(state))
     path_delay, _ = jax.vmap(jax.vmap(probe))(
-        hops_state,
+        hops_jobs,
         hop_mask,
         capacity_bps=cand.capacity_bps,
         bg_util=cand.bg_util,
@@ -125,7 +135,7 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
         size_bytes=task.size_bytes,
         cand_mask=cand.node_mask,
         pred_compute_s=params.pred_compute_s[task.arch][cand.device],
-        compute_wait_s=state.node_busy_s[cand.node],
+        compute_wait_s=compute_wait,
         path_mask=cand.path_mask,
         path_delay_s=jnp.where(cand.path_mask, path_delay, 0.0),
         path_free_bps=jnp.where(cand.path_mask, free, 0.0),
@@ -138,9 +148,14 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
     )
 
 
-def _link_state(state: SimState) -> tuple[jax.Array, ...]:
-    """The (L,) link arrays `dynamics.send_chunk` works on, in its order."""
-    return (state.link_busy_from_s, state.link_busy_s, state.link_idle_s, state.link_idle_before_s)
+def _link_jobs(state: SimState) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """The (L, M) link job arrays `dynamics.send_chunk` works on, in its order."""
+    return (
+        state.link_job_head_s,
+        state.link_job_tail_s,
+        state.link_job_work_s,
+        state.link_job_impulse_s,
+    )
 
 
 def split_is_valid(split: jax.Array, path_mask: jax.Array) -> jax.Array:
@@ -167,11 +182,11 @@ def step(
     split = jnp.where(path_mask, action.split, 0.0)
     used = split > 0.0
 
-    links_state = _link_state(state)
+    links_jobs = _link_jobs(state)
     delivered = []
     for p in range(split.shape[0]):  # paths share links: send them one after the other
-        d, links_state = send_chunk(
-            links_state,
+        d, links_jobs = send_chunk(
+            links_jobs,
             cand.links[p],
             cand.hop_mask[p] & used[p] & valid,  # a rejected action touches no link
             split[p] * task.size_bytes,
@@ -191,25 +206,19 @@ def step(
     transmission = soft_max_masked(delivered, gate, config.smooth_temp_s)
 
     compute = params.true_compute_s[task.arch, cand.device]
-    wait, node_from, node_until = serve_compute(
-        state.node_busy_from_s[node],
-        state.node_busy_s[node],
-        transmission,
-        compute,
-        config.smooth_temp_s,
-    )
-    # Only the touched entries change (no pass over all links): O(K H) per step.
+    arrivals, computes = state.node_job_arrival_s[node], state.node_job_compute_s[node]
+    wait = serve_compute(arrivals, computes, transmission, config.smooth_temp_s)
+    slot, (arrivals_new, computes_new) = free_server_slot(*settle_server(arrivals, computes))
+    arrivals_new = jnp.where(valid, arrivals_new.at[slot].set(transmission), arrivals)
+    computes_new = jnp.where(valid, computes_new.at[slot].set(compute), computes)
+    # Only the touched entries change (no pass over all links): O(K H M^2) per step.
     new_state = state.replace(
-        link_busy_from_s=links_state[0],
-        link_busy_s=links_state[1],
-        link_idle_s=links_state[2],
-        link_idle_before_s=links_state[3],
-        node_busy_s=state.node_busy_s.at[node].set(
-            jnp.where(valid, node_until, state.node_busy_s[node])
-        ),
-        node_busy_from_s=state.node_busy_from_s.at[node].set(
-            jnp.where(valid, node_from, state.node_busy_from_s[node])
-        ),
+        link_job_head_s=links_jobs[0],
+        link_job_tail_s=links_jobs[1],
+        link_job_work_s=links_jobs[2],
+        link_job_impulse_s=links_jobs[3],
+        node_job_arrival_s=state.node_job_arrival_s.at[node].set(arrivals_new),
+        node_job_compute_s=state.node_job_compute_s.at[node].set(computes_new),
         key=jax.random.split(state.key)[0],
     )
     nan = jnp.full((), jnp.nan, delivered.dtype)

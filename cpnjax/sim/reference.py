@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cpnjax.sim.dynamics import SLOTS
 from cpnjax.sim.types import SimParams
 
 
@@ -31,30 +32,27 @@ def water_fill_np(delay, free, mask, size_bytes):
 
 
 def simulate_greedy(
-    params: SimParams, interarrival_s, access_point, arch, size_bytes
+    params: SimParams, interarrival_s, access_point, arch, size_bytes, slots: int = SLOTS
 ) -> np.ndarray:
     """Run greedy-joint over a task stream with a Python loop per task.
 
     Args:
       params: simulator params (converted to numpy once).
       interarrival_s, access_point, arch, size_bytes: (T,) task stream.
+      slots: jobs remembered per link and server (as `reset`).
 
     Returns:
       (T,) response latency in seconds.
     """
     p = _np(params)
-    link_busy = np.zeros(p["link_capacity_bps"].shape[0])
-    link_from = np.zeros_like(link_busy)
-    link_idle, link_before = np.zeros_like(link_busy), np.zeros_like(link_busy)
-    node_busy = np.zeros(p["node_device"].shape[0])
-    node_from = np.zeros_like(node_busy)
+    num_links, num_nodes = p["link_capacity_bps"].shape[0], p["node_device"].shape[0]
+    link_jobs = np.zeros((4, num_links, slots))  # head, tail, work, impulse (see `dynamics`)
+    node_jobs = np.zeros((2, num_nodes, slots))  # arrival, compute
     out = np.empty(len(arch))
     for i in range(len(arch)):
         dt, a, r, size = interarrival_s[i], access_point[i], arch[i], size_bytes[i]
-        link_busy, link_from = np.maximum(link_busy - dt, 0.0), np.maximum(link_from - dt, 0.0)
-        link_idle, link_before = np.maximum(link_idle - dt, 0.0), np.maximum(link_before - dt, 0.0)
-        links_state = (link_from, link_busy, link_idle, link_before)
-        node_busy, node_from = np.maximum(node_busy - dt, 0.0), np.maximum(node_from - dt, 0.0)
+        link_jobs[:2] -= dt
+        node_jobs[0] -= dt
         # candidate set of the best class
         pred_all = p["pred_compute_s"][r, p["node_device"][p["cand_node"][a]]]
         cls = np.argmin(np.where(p["cand_mask"][a], pred_all, np.inf).min(-1))
@@ -68,13 +66,14 @@ def simulate_greedy(
         delay = np.zeros(path_mask.shape)
         for n, k in zip(*np.nonzero(path_mask), strict=True):
             path = links[n, k][hop_mask[n, k]]
-            delay[n, k] = _send_chunk_np(p, links_state, path, p["probe_bytes"], False)
+            delay[n, k] = _send_chunk_np(p, link_jobs, path, p["probe_bytes"], False)
         free = np.where(hop_mask, p["link_rate_bps"][links], np.inf).min(-1)
         # greedy-joint
         best, best_split, best_pred = -1, None, np.inf
         for n in np.flatnonzero(node_mask):
             split, level = water_fill_np(delay[n], free[n], path_mask[n], size)
-            pred = max(level, node_busy[nodes[n]]) + pred_all[cls, n]
+            busy = _busy_until_np(*node_jobs[:, nodes[n]])
+            pred = max(level, busy) + pred_all[cls, n]
             if pred < best_pred:
                 best, best_split, best_pred = n, split, pred
         # step
@@ -82,47 +81,117 @@ def simulate_greedy(
         delivered = []
         for q in np.flatnonzero(best_split > 0):
             path = links[best, q][hop_mask[best, q]]
-            chunk = best_split[q] * size
-            delivered.append(_send_chunk_np(p, links_state, path, chunk))
+            delivered.append(_send_chunk_np(p, link_jobs, path, best_split[q] * size))
         transmission = max(delivered)
         compute = p["true_compute_s"][r, p["node_device"][node]]
-        b0, b1 = node_from[node], node_busy[node]
-        if transmission < b0 < b1:  # data in before the reserved compute starts: runs first
-            start = transmission
-            node_from[node], node_busy[node] = start, max(start + compute, b0) + b1 - b0
-        else:
-            start = max(transmission, b1)
-            node_from[node] = b0 if transmission < b1 else transmission
-            node_busy[node] = start + compute
-        out[i] = start + compute
+        arrivals, computes = node_jobs[:, node]
+        wait = _fifo_backlog_np(arrivals, arrivals, computes, computes, 0.0, transmission, False)
+        node_jobs[:, node] = _settle_server_np(node_jobs[:, node])
+        slot = _free_server_slot_np(node_jobs[:, node])
+        node_jobs[:, node, slot] = transmission, compute
+        out[i] = transmission + wait + compute
     return out
 
 
-def _send_chunk_np(p: dict, links_state, path, chunk_bytes: float, update: bool = True) -> float:
-    """One chunk through FIFO links (state: from, until, idle, idle before; see `dynamics`);
-    updates the state in place unless `update` is False (a probe)."""
-    link_from, link_busy, link_idle, link_before = links_state
+def _fifo_backlog_np(head, tail, work, impulse, bg_util, x, inclusive=True) -> float:
+    """Backlog (link-s) of a FIFO server at time x: the sup over every job's head and tail s <= x
+    of the work that came in over [s, x] minus what the server did ((1 - u)(x - s)), and 0.
+    Jobs: an impulse at head, the rest of the work as a fluid over [head, tail]."""
+
+    def came_in(s_from, s_to, with_impulse_at_from):
+        """Work arrived in [s_from, s_to] (impulses at s_from counted if asked)."""
+        span = tail - head
+        rate = np.divide(work - impulse, span, out=np.zeros_like(work), where=span > 0)
+        fluid = rate * np.clip(np.minimum(tail, s_to) - np.maximum(head, s_from), 0.0, None)
+        hit = (head > s_from) | ((head == s_from) & with_impulse_at_from)
+        hit &= (head < s_to) | ((head == s_to) & inclusive)
+        return float(np.sum(np.where(hit, impulse, 0.0) + fluid))
+
+    best = 0.0
+    for s in np.concatenate([head, tail]):
+        if s <= x:
+            best = max(best, came_in(s, x, True) - (1 - bg_util) * (x - s))
+    return best
+
+
+def _settle_np(jobs, bg_util) -> np.ndarray:
+    """NumPy twin of `dynamics.settle` on one link's (4, M) jobs."""
+    head, tail, work, impulse = jobs
+    before = (work > 0) & (head < 0)
+    done = before & (tail <= 0)
+    if not done.any():
+        return jobs
+    q0 = _fifo_backlog_np(*(np.where(before, x, 0.0) for x in jobs), bg_util, 0.0, False)
+    out = jobs.copy()
+    for m in np.flatnonzero(before):
+        if done[m]:
+            out[:, m] = 0.0
+        else:  # straddles now: its fluid from 0 on
+            left = (work[m] - impulse[m]) * tail[m] / (tail[m] - head[m])
+            out[:, m] = 0.0, tail[m], left, 0.0
+    out[:, np.argmax(done)] = 0.0, 0.0, q0, q0
+    return out
+
+
+def _free_slot_np(jobs) -> int:
+    """NumPy twin of `dynamics.free_slot`: merges in place when full; returns the slot."""
+    head, tail, work, impulse = jobs
+    if (work <= 0).any():
+        return int(np.argmax(work <= 0))
+    a, b = np.argsort(tail, kind="stable")[:2]
+    first = a if head[a] < head[b] else b
+    jobs[:, b] = min(head[a], head[b]), max(tail[a], tail[b]), work[a] + work[b], impulse[first]
+    return int(a)
+
+
+def _settle_server_np(jobs) -> np.ndarray:
+    """NumPy twin of `dynamics.settle_server` on one server's (2, M) jobs."""
+    arrival, compute = jobs
+    past = (compute > 0) & (arrival < 0)
+    if not past.any():
+        return jobs
+    left = _busy_until_np(arrival, np.where(past, compute, 0.0))
+    out = np.where(past, 0.0, jobs)
+    out[:, np.argmax(past)] = 0.0, left
+    return out
+
+
+def _free_server_slot_np(jobs) -> int:
+    """NumPy twin of `dynamics.free_server_slot`: merges in place when full; returns the slot."""
+    arrival, compute = jobs
+    if (compute <= 0).any():
+        return int(np.argmax(compute <= 0))
+    a, b = np.argsort(arrival, kind="stable")[:2]
+    (a1, c1), (a2, c2) = sorted([(arrival[a], compute[a]), (arrival[b], compute[b])])
+    jobs[:, b] = a2, max(a1 + c1 - a2, 0.0) + c2
+    return int(a)
+
+
+def _busy_until_np(start, work) -> float:
+    """Time until a FIFO server has done all remembered work (see `dynamics.busy_until`)."""
+    done = [s + work[start >= s].sum() for s, w in zip(start, work, strict=True) if w > 0]
+    return max([0.0, *done])
+
+
+def _send_chunk_np(p: dict, link_jobs, path, chunk_bytes: float, update: bool = True) -> float:
+    """One chunk through the FIFO links of `path` (see `dynamics`); settles and reserves its job
+    on each hop in `link_jobs` (4, L, M) unless `update` is False (a probe). Returns when it is
+    delivered."""
     bits = 8.0 * chunk_bytes
     pkt_bits = 8.0 * min(float(p["packet_bytes"]), chunk_bytes)
     head, tail = 0.0, (bits - pkt_bits) / p["link_capacity_bps"][path[0]]
     for link in path:
         cap, u = p["link_capacity_bps"][link], p["link_bg_util"][link]
         prop, w = p["link_prop_s"][link], p["link_bg_wait_s"][link]
-        b0, b1, e, e0 = link_from[link], link_busy[link], link_idle[link], link_before[link]
-        work, pkt = bits / cap + u * (tail - head), pkt_bits / cap
-        if head < b0 < b1:  # ahead of the reserved block
-            mixed = min(max(tail - b0, 0.0), b1 - b0)
-            start = max(head, u * head + (1 - u) * e0) + w
-            end = max(start + work + mixed, tail + w + pkt)
-            until = max(end, b0) + b1 - b0 - mixed
-            ours = tail + (end - tail) / (1 - u)
-            new = b0, until, max(e + until - b1, ours), max(e0, ours)
-        else:
-            start = max(head, b1, u * head + (1 - u) * e) + w
-            end = max(start + work, tail + w + pkt)
-            opens = head >= b1
-            new = (head if opens else b0), end, tail + (end - tail) / (1 - u), (e if opens else e0)
+        work, pkt = bits / cap, pkt_bits / cap
+        job = (head, tail, work, pkt if tail > head else work)
         if update:
-            link_from[link], link_busy[link], link_idle[link], link_before[link] = new
-        head, tail = start + pkt + prop, end + prop
+            link_jobs[:, link] = _settle_np(link_jobs[:, link], u)
+            slot = _free_slot_np(link_jobs[:, link])
+        jobs = [np.append(link_jobs[j, link], v) for j, v in enumerate(job)]
+        q_head = _fifo_backlog_np(*jobs, u, head)
+        q_tail = _fifo_backlog_np(*jobs, u, tail)
+        if update:
+            link_jobs[:, link, slot] = job
+        head, tail = head + q_head + w + prop, tail + max(q_tail, pkt) + w + prop
     return tail

@@ -1,7 +1,8 @@
 """Pytrees of the simulator: static params, dynamic state, one task, one action, one observation.
 
 Shapes: L links, V nodes, D deployed device models, C device classes, A access points,
-N candidates, K paths per candidate, H hops per path (padded), R architectures.
+N candidates, K paths per candidate, H hops per path (padded), R architectures, M jobs
+remembered per link and server.
 """
 
 from __future__ import annotations
@@ -65,12 +66,15 @@ class SimParams:
 
 @struct.dataclass
 class SimState:
-    link_busy_s: jax.Array  # (L,) time from now until each link has sent all reserved task bytes
-    node_busy_s: jax.Array  # (V,) time from now until each compute server is idle
-    link_busy_from_s: jax.Array  # (L,) when the reserved task work on each link starts
-    link_idle_s: jax.Array  # (L,) when each link's queue (task work + background behind it) empties
-    link_idle_before_s: jax.Array  # (L,) when what was queued before the reserved block empties
-    node_busy_from_s: jax.Array  # (V,) when the reserved compute on each server starts
+    """M jobs remembered on every link and compute server (see `dynamics`), with times
+    relative to now; a slot with 0 work is empty."""
+
+    link_job_head_s: jax.Array  # (L, M) when each job's first packet is ready at the link
+    link_job_tail_s: jax.Array  # (L, M) when its last packet is
+    link_job_work_s: jax.Array  # (L, M) its bits / line rate
+    link_job_impulse_s: jax.Array  # (L, M) the part of the work that arrives at head
+    node_job_arrival_s: jax.Array  # (V, M) when each job's data is all in at the server
+    node_job_compute_s: jax.Array  # (V, M) its compute latency
     time_s: jax.Array  # () clock (for reporting only; the dynamics use relative times)
     key: jax.Array  # PRNG key for probe noise
 
@@ -96,7 +100,7 @@ class Obs:
     size_bytes: jax.Array  # ()
     cand_mask: jax.Array  # (N,) bool
     pred_compute_s: jax.Array  # (N,) predicted compute latency on each candidate
-    compute_wait_s: jax.Array  # (N,) queue wait at each candidate's compute server
+    compute_wait_s: jax.Array  # (N,) time until each candidate's server has done its reserved work
     path_mask: jax.Array  # (N, K) bool
     path_delay_s: jax.Array  # (N, K) mean one-way delay of 3 back-to-back probes
     path_free_bps: jax.Array  # (N, K) bottleneck free capacity (line rate minus background)
@@ -105,7 +109,7 @@ class Obs:
     hop_mask: jax.Array  # (N, K, H) bool
     hop_capacity_bps: jax.Array  # (N, K, H) line rate of each hop
     hop_bg_util: jax.Array  # (N, K, H) measured background utilisation of each hop
-    hop_backlog_s: jax.Array  # (N, K, H) queued task data on each hop, in seconds of sending
+    hop_backlog_s: jax.Array  # (N, K, H) time until each hop has sent its reserved task data
 
 
 @struct.dataclass

@@ -1,0 +1,138 @@
+"""The queue math of `cpnjax.sim.dynamics` against its own definitions: settling the past and
+merging jobs must not change what later chunks and tasks see (or conserve work where it may)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cpnjax.sim.dynamics import (
+    fifo_backlog,
+    free_server_slot,
+    free_slot,
+    serve_compute,
+    settle,
+    settle_server,
+)
+
+BG_UTIL = 0.3
+PACKET_S = 0.3
+
+
+def random_jobs(rng, m=8):
+    """(head, tail, work, impulse), each (m,): jobs before, across and after now (0), some
+    empty, some point jobs, one settled-style impulse exactly at 0."""
+    head = rng.uniform(-10, 5, m)
+    tail = head + rng.uniform(0, 6, m) * (rng.random(m) < 0.8)
+    work = rng.uniform(0.1, 4, m) * (rng.random(m) < 0.9)
+    head[0] = tail[0] = 0.0
+    impulse = np.where(tail > head, np.minimum(PACKET_S, work), work)
+    return tuple(jnp.asarray(x, jnp.float32) for x in (head, tail, work, impulse))
+
+
+def backlog_seen_by_a_new_job(jobs, head_s, tail_s):
+    """(2,) backlog at the head and tail of a 1 link-second job added at [head_s, tail_s]."""
+    new = (head_s, tail_s, 1.0, PACKET_S)
+    both = tuple(jnp.append(x, v) for x, v in zip(jobs, new, strict=True))
+    return np.asarray(fifo_backlog(*both, BG_UTIL, jnp.array([head_s, tail_s]), None))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_settling_the_past_changes_no_later_backlog(seed):
+    rng = np.random.default_rng(seed)
+    jobs = random_jobs(rng)
+    settled = settle(jobs, BG_UTIL, None)
+    for _ in range(3):
+        head = rng.uniform(0, 8)
+        tail = head + rng.uniform(0, 3)
+        np.testing.assert_allclose(
+            backlog_seen_by_a_new_job(settled, head, tail),
+            backlog_seen_by_a_new_job(jobs, head, tail),
+            atol=1e-5,
+        )
+
+
+def test_settling_frees_the_slots_of_jobs_that_are_all_in():
+    # Three jobs all in before now with a backlog left; one still to come.
+    jobs = tuple(
+        jnp.array(x, jnp.float32)
+        for x in (
+            [-3.0, -2.0, -1.0, 2.0],  # head
+            [-3.0, -2.0, -1.0, 3.0],  # tail
+            [1.0, 1.5, 1.5, 1.0],  # work
+            [1.0, 1.5, 1.5, 0.1],  # impulse
+        )
+    )
+    head, tail, work, impulse = settle(jobs, 0.0, None)
+    # Served at rate 1: the first is done at -2; 1.5 at -2, 0.5 left at -1, + 1.5; 1 left now.
+    np.testing.assert_allclose(work, [1.0, 0.0, 0.0, 1.0], atol=1e-6)
+    np.testing.assert_allclose(impulse, [1.0, 0.0, 0.0, 0.1], atol=1e-6)
+    np.testing.assert_allclose(head, [0.0, 0.0, 0.0, 2.0])
+
+
+def test_a_settled_backlog_survives_the_next_settle():
+    # The backlog parked at exactly now is not "before now": settling again keeps it.
+    jobs = tuple(
+        jnp.array(x, jnp.float32)
+        for x in ([0.0, -1.0, 0.0], [0.0, -0.5, 0.0], [2.0, 0.2, 0.0], [2.0, 0.05, 0.0])
+    )
+    again = settle(jobs, 0.0, None)
+    # The small job (0.05 at -1, then 0.15 over half a second) has drained by now.
+    np.testing.assert_allclose(again[2], [2.0, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(
+        backlog_seen_by_a_new_job(again, 0.0, 1.0), backlog_seen_by_a_new_job(jobs, 0.0, 1.0)
+    )
+
+
+def test_a_full_link_merges_its_two_earliest_jobs_and_conserves_work():
+    rng = np.random.default_rng(0)
+    head = jnp.asarray(rng.uniform(0, 5, 4), jnp.float32)
+    jobs = (head, head + 1.0, jnp.array([1.0, 2.0, 3.0, 4.0]), jnp.full((4,), 0.1))
+    slot, merged = free_slot(jobs)
+    first_two = np.argsort(np.asarray(jobs[1]))[:2]
+    assert int(slot) == first_two[0]
+    assert float(merged[2][slot]) == pytest.approx(float(merged[2][first_two[0]]))
+    assert float(jnp.sum(merged[2]) - merged[2][slot]) == pytest.approx(10.0)
+    # With an empty slot nothing merges.
+    jobs = tuple(x.at[2].set(0.0) for x in jobs)
+    slot, same = free_slot(jobs)
+    assert int(slot) == 2
+    for a, b in zip(same, jobs, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_settling_a_compute_server_changes_no_later_wait(seed):
+    rng = np.random.default_rng(seed)
+    arrival = jnp.asarray(rng.uniform(-5, 3, 8), jnp.float32)
+    compute = jnp.asarray(rng.uniform(0.2, 2, 8) * (rng.random(8) < 0.9), jnp.float32)
+    settled = settle_server(arrival, compute)
+    for x in rng.uniform(0, 6, 4):
+        assert float(serve_compute(*settled, x, None)) == pytest.approx(
+            float(serve_compute(arrival, compute, x, None)), abs=1e-5
+        )
+
+
+def test_merging_a_full_server_is_exact_after_the_later_arrival():
+    arrival = jnp.array([1.0, 2.0, 4.0])
+    compute = jnp.array([3.0, 1.0, 1.0])
+    slot, merged = free_server_slot(arrival, compute)
+    assert int(slot) == 0
+    # Job 0 runs 1..4, job 1 4..5: one job at 2 holding 3 s.
+    np.testing.assert_allclose(merged[0][1:], [2.0, 4.0])
+    np.testing.assert_allclose(merged[1][1:], [3.0, 1.0])
+    for x in (2.5, 4.5, 7.0):
+        merged_rest = (merged[0].at[0].set(0.0), merged[1].at[0].set(0.0))
+        assert float(serve_compute(*merged_rest, x, None)) == pytest.approx(
+            float(serve_compute(arrival, compute, x, None))
+        )
+
+
+def test_settle_is_jit_and_vmap_friendly():
+    rng = np.random.default_rng(1)
+    batch = [random_jobs(rng) for _ in range(3)]
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), *batch)
+    out = jax.jit(jax.vmap(settle, in_axes=(0, None, None)))(stacked, BG_UTIL, None)
+    for i, jobs in enumerate(batch):
+        for a, b in zip(settle(jobs, BG_UTIL, None), out, strict=True):
+            np.testing.assert_allclose(a, b[i], atol=1e-6)
