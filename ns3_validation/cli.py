@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cpnjax.policies import POLICIES
 from ns3_validation.fidelity import LOADS, run_fidelity, run_policies, validation_config
-from ns3_validation.plan import COMPUTE_ORDERS, Ns3Settings
+from ns3_validation.plan import COMPUTE_ORDERS, TRANSPORTS, Ns3Settings
 from ns3_validation.worker import Ns3RunError
 
 
@@ -24,6 +24,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--compute-order", default="arrival", choices=COMPUTE_ORDERS)
     p.add_argument("--flowlet-bytes", type=int, default=Ns3Settings.flowlet_bytes)
+    p.add_argument("--transport", default="udp", choices=TRANSPORTS, help="of task data")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per NS-3 run")
     p.add_argument("--out", type=Path, required=True)
 
@@ -58,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.tasks < 1:
             raise ValueError(f"--tasks must be >= 1, got {args.tasks}")
-        settings = Ns3Settings(compute_order=args.compute_order, flowlet_bytes=args.flowlet_bytes)
+        settings = Ns3Settings(
+            compute_order=args.compute_order,
+            flowlet_bytes=args.flowlet_bytes,
+            transport=args.transport,
+        )
         config = validation_config(args.topology, args.load, args.tasks)
         if args.command == "fidelity":
             (policy,) = _policies(args.policy)

@@ -6,6 +6,10 @@
   output interface, as in paper table 1; packets without a matching entry are dropped (counted).
 * `cpn::Pacer`: one per (sending node, output interface). A FIFO of flowlets sent packet by
   packet at the interface's line rate (UDP). Tasks queue behind earlier tasks at the sender.
+* TCP option (`UseTcp`): each used path of a task is one TCP connection (ns-3's default TCP)
+  to port TCP_PORT + path flag on the node; routers read the flag from that port (and pin the
+  acks, source port in range, to the reverse path as flag 128 + f). The stream carries an
+  8-byte header (task id, path) before the path's bytes; `TcpSink` counts them per task.
 * `cpn::StartTask`: at a task's arrival, 3 back-to-back probes per candidate path, then the
   task's bytes cut into flowlets, assigned to paths by smooth weighted round robin over the
   split ratios, each flowlet queued on the pacer of its path's first interface.
@@ -42,6 +46,9 @@ using namespace ns3;
 enum Kind : uint8_t { DATA = 0, PROBE = 1, BG = 2 };
 const uint8_t BG_FLAG = 255;
 const uint16_t PORT = 9;
+const uint16_t TCP_PORT = 20000;  // a task's TCP connection on path flag f goes to TCP_PORT + f
+const int TCP_PORTS = 64;
+const int ACK_FLAG = 128;  // the reverse direction of path flag f (TCP acks) is pinned as 128 + f
 
 class CpnTag : public Tag {
  public:
@@ -92,13 +99,32 @@ class PinnedRouting : public Ipv4RoutingProtocol {
     r->SetOutputDevice(ipv4->GetNetDevice(it->second));
     return r;
   }
-  static int Flag(Ptr<const Packet> p) {
+  // The path flag: our tag (UDP data, probes, background), else a TCP port in our range.
+  static int Flag(Ptr<const Packet> p, const Ipv4Header& h) {
     CpnTag tag;
-    return (p && p->PeekPacketTag(tag)) ? tag.path : -1;
+    if (p && p->PeekPacketTag(tag)) return tag.path;
+    if (p && h.GetProtocol() == 6 && p->GetSize() >= 20) {
+      TcpHeader th;
+      p->PeekHeader(th);
+      int d = th.GetDestinationPort() - TCP_PORT, s = th.GetSourcePort() - TCP_PORT;
+      if (d >= 0 && d < TCP_PORTS) return d;
+      if (s >= 0 && s < TCP_PORTS) return ACK_FLAG + s;
+    }
+    return -1;
+  }
+  // Any pinned route from src to dst: what TCP asks for with an empty packet when it connects
+  // (to choose a source address); the segments themselves are routed by their ports.
+  Ptr<Ipv4Route> LookupAny(Ipv4Address src, Ipv4Address dst) {
+    auto it = table.lower_bound({src.Get(), dst.Get(), -1});
+    if (it == table.end() || std::get<0>(it->first) != src.Get() ||
+        std::get<1>(it->first) != dst.Get())
+      return nullptr;
+    return Lookup(src, dst, std::get<2>(it->first));
   }
   Ptr<Ipv4Route> RouteOutput(Ptr<Packet> p, const Ipv4Header& h, Ptr<NetDevice> oif,
                              Socket::SocketErrno& err) override {
-    auto r = Lookup(canonical, h.GetDestination(), Flag(p));
+    auto r = Lookup(canonical, h.GetDestination(), Flag(p, h));
+    if (!r && (!p || p->GetSize() == 0)) r = LookupAny(canonical, h.GetDestination());
     err = r ? Socket::ERROR_NOTERROR : Socket::ERROR_NOROUTETOHOST;
     if (!r && p) dropped++;
     return r;
@@ -111,7 +137,7 @@ class PinnedRouting : public Ipv4RoutingProtocol {
       lcb(p, h, iif);
       return true;
     }
-    auto r = Lookup(h.GetSource(), h.GetDestination(), Flag(p));
+    auto r = Lookup(h.GetSource(), h.GetDestination(), Flag(p, h));
     if (!r) { dropped++; return false; }
     ucb(r, p, h);
     return true;
@@ -190,6 +216,8 @@ struct Run {
   std::vector<double> probe_sum_s;
   std::vector<uint32_t> probe_count;
   uint64_t bg_tx = 0, bg_rx = 0, data_tx = 0, stray_rx = 0;
+  uint64_t tcp_connect_failures = 0;
+  bool tcp = false;  // task data over TCP (one connection per used path) instead of paced UDP
 };
 Run g;
 
@@ -316,6 +344,108 @@ void AddPacer(uint32_t node, int iface, double rate_bps) {
 
 uint32_t g_packet_payload = 8972, g_probe_payload = 36, g_flowlet_bytes = 65536;
 
+// ---------------------------------------------------------------- task data over TCP
+// Each used path of a task is one TCP connection from the access point to TCP_PORT + flag on the
+// node (routed by that port; its acks come back on the reverse path, flag ACK_FLAG + flag). The
+// stream starts with an 8-byte header (task id, path), then the path's bytes.
+const uint32_t TCP_HEADER = 8;
+
+struct TcpTx {
+  uint32_t task = 0;
+  uint8_t path = 0;
+  uint64_t left = 0;
+  bool header_sent = false, closed = false;
+};
+std::map<Socket*, TcpTx> g_tcp_tx;
+
+void TcpFill(Ptr<Socket> s, uint32_t) {
+  TcpTx& f = g_tcp_tx[PeekPointer(s)];
+  if (!f.header_sent) {
+    if (s->GetTxAvailable() < TCP_HEADER) return;
+    uint8_t h[TCP_HEADER] = {uint8_t(f.task), uint8_t(f.task >> 8), uint8_t(f.task >> 16),
+                             uint8_t(f.task >> 24), f.path, 0, 0, 0};
+    s->Send(h, TCP_HEADER, 0);
+    f.header_sent = true;
+  }
+  while (f.left > 0) {
+    uint32_t n = uint32_t(std::min<uint64_t>({f.left, s->GetTxAvailable(), 1u << 20}));
+    if (n == 0) return;
+    int sent = s->Send(Create<Packet>(n));
+    if (sent <= 0) return;
+    f.left -= uint64_t(sent);
+  }
+  if (!f.closed) { f.closed = true; s->Close(); }
+}
+void TcpConnected(Ptr<Socket> s) { TcpFill(s, s->GetTxAvailable()); }
+void TcpFailed(Ptr<Socket> s) { g.tcp_connect_failures++; }
+
+void StartTcp(uint32_t task) {
+  TaskRec& r = g.tasks[task];
+  Ptr<Node> node = g_sockets[r.src]->GetNode();
+  for (size_t p = 0; p < r.flags.size(); ++p) {
+    if (r.expect[p] == 0) continue;
+    Ptr<Socket> s = Socket::CreateSocket(node, TcpSocketFactory::GetTypeId());
+    TcpTx f;
+    f.task = task; f.path = uint8_t(p); f.left = r.expect[p];
+    g_tcp_tx[PeekPointer(s)] = f;
+    s->Bind();
+    s->SetConnectCallback(MakeCallback(&TcpConnected), MakeCallback(&TcpFailed));
+    s->SetSendCallback(MakeCallback(&TcpFill));
+    s->Connect(InetSocketAddress(r.dst, uint16_t(TCP_PORT + r.flags[p])));
+  }
+}
+
+struct TcpRx {
+  uint8_t header[TCP_HEADER];
+  uint32_t header_got = 0;
+};
+struct TcpSink {
+  std::map<Socket*, TcpRx> rx;
+  void Accept(Ptr<Socket> s, const Address&) {
+    rx[PeekPointer(s)] = TcpRx();
+    s->SetRecvCallback(MakeCallback(&TcpSink::Recv, this));
+  }
+  void Recv(Ptr<Socket> s) {
+    TcpRx& st = rx[PeekPointer(s)];
+    Ptr<Packet> p;
+    while ((p = s->Recv())) {
+      uint32_t n = p->GetSize(), used = 0;
+      if (st.header_got < TCP_HEADER) {
+        std::vector<uint8_t> buf(n);
+        p->CopyData(buf.data(), n);
+        used = std::min(n, TCP_HEADER - st.header_got);
+        std::copy(buf.begin(), buf.begin() + used, st.header + st.header_got);
+        st.header_got += used;
+      }
+      if (st.header_got == TCP_HEADER && n > used) {
+        uint32_t task = st.header[0] | (st.header[1] << 8) | (st.header[2] << 16) |
+                        (uint32_t(st.header[3]) << 24);
+        OnData(task, st.header[4], n - used);
+      }
+    }
+  }
+};
+TcpSink g_tcp_sink;
+std::vector<Ptr<Socket>> g_tcp_listeners;
+
+void ListenTcp(Ptr<Node> node, uint32_t num_paths) {
+  for (uint32_t f = 0; f < num_paths; ++f) {
+    Ptr<Socket> s = Socket::CreateSocket(node, TcpSocketFactory::GetTypeId());
+    s->Bind(InetSocketAddress(Ipv4Address::GetAny(), uint16_t(TCP_PORT + f)));
+    s->Listen();
+    s->SetAcceptCallback(MakeNullCallback<bool, Ptr<Socket>, const Address&>(),
+                         MakeCallback(&TcpSink::Accept, &g_tcp_sink));
+    g_tcp_listeners.push_back(s);
+  }
+}
+
+void UseTcp(uint32_t segment_bytes) {
+  g.tcp = true;
+  Config::SetDefault("ns3::TcpSocket::SegmentSize", UintegerValue(segment_bytes));
+  Config::SetDefault("ns3::TcpSocket::SndBufSize", UintegerValue(1u << 24));
+  Config::SetDefault("ns3::TcpSocket::RcvBufSize", UintegerValue(1u << 24));
+}
+
 void StartTask(uint32_t task) {
   TaskRec& r = g.tasks[task];
   for (size_t i = 0; i < r.probe_dst.size(); ++i) {  // 3 back-to-back probes per candidate path
@@ -323,6 +453,7 @@ void StartTask(uint32_t task) {
               3 * g_probe_payload, g_probe_payload};
     g_pacers.at({r.src, r.probe_iface[i]})->Push(f);
   }
+  if (g.tcp) { StartTcp(task); return; }
   // Smooth weighted round robin: flowlet j of path p (m_p flowlets) goes at (j + 0.5) / m_p.
   std::vector<std::tuple<double, int, uint32_t>> order;
   for (size_t p = 0; p < r.flags.size(); ++p) {
@@ -433,9 +564,11 @@ std::vector<double> ProbeMeans(uint32_t task) {  // mean one-way delay per slot,
   }
   return out;
 }
-std::vector<double> Counters() {  // data_tx, bg_tx, bg_rx, stray_rx, task drops, bg drops
+std::vector<double> Counters() {  // data_tx, bg_tx, bg_rx, stray_rx, task drops, bg drops,
+                                 // failed TCP connects
   return {double(g.data_tx), double(g.bg_tx), double(g.bg_rx), double(g.stray_rx),
-          double(g_drops.task_packets), double(g_drops.bg_packets)};
+          double(g_drops.task_packets), double(g_drops.bg_packets),
+          double(g.tcp_connect_failures)};
 }
 
 // ---------------------------------------------------------------- pinning test helpers

@@ -28,7 +28,9 @@ class Ns3Network:
 
     nodes: the NodeContainer; routers: (num_nodes,) PinnedRouting; address: (num_nodes,) each
     node's canonical Ipv4Address; device: (num_links,) the NetDevice sending on directed link l;
-    interface: (num_links,) its interface index on the sending node; tx: (num_links,) counters.
+    interface: (num_links,) its interface index on the sending node; reverse_interface:
+    (num_links,) the interface on its receiving node back over the same channel; tx:
+    (num_links,) counters.
     """
 
     topology: Topology
@@ -37,6 +39,7 @@ class Ns3Network:
     address: list
     device: list
     interface: list
+    reverse_interface: list
     tx: list
 
     def pin_path(self, src: int, dst: int, flag: int, links: np.ndarray) -> None:
@@ -48,6 +51,15 @@ class Ns3Network:
         for link in links:
             u = int(topo.src[link])
             self.routers[u].Add(key[0], key[1], int(flag), int(self.interface[link]))
+
+    def pin_reverse(self, src: int, dst: int, flag: int, links: np.ndarray) -> None:
+        """Route packets from dst back to src tagged `flag` along the channels of `links` (a path
+        from src to dst) in reverse, whether or not the topology lists the reverse links."""
+        topo = self.topology
+        key = (self.address[dst].Get(), self.address[src].Get())
+        for link in links:
+            v = int(topo.dst[link])
+            self.routers[v].Add(key[0], key[1], int(flag), int(self.reverse_interface[link]))
 
     def tx_packets(self) -> np.ndarray:
         """(num_links,) packets sent so far on each directed link."""
@@ -81,13 +93,14 @@ def build_network(topology: Topology, queue_packets: int = QUEUE_PACKETS) -> Ns3
         addresses.Assign(devs)
         ns.TrafficControlHelper().Uninstall(devs)
     ipv4 = [nodes.Get(i).GetObject[ns.Ipv4]() for i in range(topology.num_nodes)]
-    device, interface = [], []
+    device, interface, reverse_interface = [], [], []
     for link in range(topology.num_links):
         u, v = int(topology.src[link]), int(topology.dst[link])
         devs = channels[(min(u, v), max(u, v))]
-        dev = devs.Get(0) if u < v else devs.Get(1)
+        dev, back = (devs.Get(0), devs.Get(1)) if u < v else (devs.Get(1), devs.Get(0))
         device.append(dev)
         interface.append(int(ipv4[u].GetInterfaceForDevice(dev)))
+        reverse_interface.append(int(ipv4[v].GetInterfaceForDevice(back)))
     address = [ipv4[i].GetAddress(1, 0).GetLocal() for i in range(topology.num_nodes)]
     routers = [
         cpn.InstallPinnedRouting(nodes.Get(i), address[i]) for i in range(topology.num_nodes)
@@ -95,4 +108,4 @@ def build_network(topology: Topology, queue_packets: int = QUEUE_PACKETS) -> Ns3
     tx = [cpn.CountTx(d) for d in device]
     for d in device:
         cpn.CountDrops(d)
-    return Ns3Network(topology, nodes, routers, address, device, interface, tx)
+    return Ns3Network(topology, nodes, routers, address, device, interface, reverse_interface, tx)

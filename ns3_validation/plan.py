@@ -29,6 +29,10 @@ BG_FLAG = 255
 IP_UDP_HEADER_BYTES = 28
 PPP_HEADER_BYTES = 2
 COMPUTE_ORDERS = ("arrival", "dispatch")
+TRANSPORTS = ("udp", "tcp")
+ACK_FLAG = 128
+"""With TCP, the acks of path flag f are pinned to the reverse path as flag ACK_FLAG + f."""
+IP_TCP_HEADER_BYTES = 52  # IPv4 20 + TCP 20 + timestamp option 12
 
 
 class ReplayInputError(ValueError):
@@ -50,6 +54,9 @@ class Ns3Settings:
     drain_s: the run stops at the latest this long after the last arrival (tasks not finished by
       then are reported incomplete).
     seed: NS-3 random stream seed (background arrivals).
+    transport: "udp" (default): task data paced at the first link's line rate, flowlets over
+      the paths; "tcp": one connection per used path (ns-3.44 default: CUBIC; segments filling a
+      `packet_bytes` IP packet), acks on the reverse path; probes and background stay UDP.
     """
 
     packet_bytes: int = 9000
@@ -61,8 +68,11 @@ class Ns3Settings:
     warmup_s: float = 0.02
     drain_s: float = 60.0
     seed: int = 1
+    transport: str = "udp"
 
     def __post_init__(self):
+        if self.transport not in TRANSPORTS:
+            raise ReplayInputError(f"transport must be one of {TRANSPORTS}, got {self.transport!r}")
         if self.compute_order not in COMPUTE_ORDERS:
             raise ReplayInputError(
                 f"compute_order must be one of {COMPUTE_ORDERS}, got {self.compute_order!r}"
@@ -214,5 +224,6 @@ def build_plan(
         "background": background,
         "tasks": plan_tasks,
         "num_slots": int(n_cand * k_paths),
+        "num_paths": int(k_paths),
         "stop_s": float(settings.warmup_s + arrival[-1] + settings.drain_s),
     }

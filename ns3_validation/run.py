@@ -15,7 +15,13 @@ import time
 import numpy as np
 
 from cpnjax.network import Topology
-from ns3_validation.plan import BG_FLAG, IP_UDP_HEADER_BYTES, PPP_HEADER_BYTES
+from ns3_validation.plan import (
+    ACK_FLAG,
+    BG_FLAG,
+    IP_TCP_HEADER_BYTES,
+    IP_UDP_HEADER_BYTES,
+    PPP_HEADER_BYTES,
+)
 
 
 def play(plan: dict) -> dict:
@@ -45,6 +51,12 @@ def play(plan: dict) -> dict:
 
     tasks = plan["tasks"]
     num_nodes = topology.num_nodes
+    tcp = settings["transport"] == "tcp"
+    if tcp:  # before any socket exists: the defaults apply to sockets created later
+        cpn.UseTcp(int(settings["packet_bytes"]) - IP_TCP_HEADER_BYTES)
+        for src, dst, flag, links in plan["pins"]:
+            if flag != BG_FLAG:
+                net.pin_reverse(int(src), int(dst), ACK_FLAG + int(flag), np.asarray(links))
     cpn.InitRun(
         num_nodes,
         settings["compute_order"] == "dispatch",
@@ -56,6 +68,8 @@ def play(plan: dict) -> dict:
     )
     for i in range(num_nodes):
         cpn.OpenSocket(net.nodes.Get(i))
+        if tcp:
+            cpn.ListenTcp(net.nodes.Get(i), int(plan["num_paths"]))
     pin = {(s, d, f): links for s, d, f, links in plan["pins"]}
 
     def first_iface(src: int, dst: int, flag: int) -> int:
@@ -123,6 +137,7 @@ def play(plan: dict) -> dict:
             "lost_task_packets": int(counters[4]),
             "lost_background_packets": int(counters[5]),
             "routing_drops": routing_drops,
+            "tcp_connect_failures": int(counters[6]),
             "link_packets": int(net.tx_packets().sum()),
         },
         "link_tx_packets": net.tx_packets().tolist(),

@@ -35,13 +35,13 @@ def test_packets_of_path_i_cross_exactly_the_links_of_path_i():
     assert out["received"] == sum(counts) * 1000
 
 
-def two_task_plan(compute_order: str, first_bytes: int) -> dict:
+def two_task_plan(compute_order: str, first_bytes: int, transport: str = "udp") -> dict:
     """Nodes 0 and 1 each send to node 2 over their own 1 Gbit/s, 1 ms link, no background.
     Task 0 from node 0 at 10 ms with first_bytes bytes and 50 ms of compute; task 1 from node 1
     at 11 ms with 9000 bytes and 10 ms of compute."""
     from ns3_validation.plan import Ns3Settings
 
-    settings = Ns3Settings(compute_order=compute_order, warmup_s=0.0)
+    settings = Ns3Settings(compute_order=compute_order, warmup_s=0.0, transport=transport)
     return {
         "settings": dataclasses.asdict(settings),
         "topology": {
@@ -73,6 +73,7 @@ def two_task_plan(compute_order: str, first_bytes: int) -> dict:
             },
         ],
         "num_slots": 1,
+        "num_paths": 1,
         "stop_s": 1.0,
     }
 
@@ -86,6 +87,22 @@ def test_compute_is_fifo_a_task_that_arrives_behind_another_waits_for_it():
     assert start[1] == pytest.approx(end[0], abs=1e-9)
     assert start[1] - done[1] == pytest.approx(0.049, abs=1e-4)
     assert end[1] - start[1] == pytest.approx(0.010, abs=1e-9)
+
+
+def test_tcp_data_waits_for_the_handshake_on_pinned_paths_both_ways():
+    # One 9000-byte packet's worth of data fits TCP's initial window: SYN (1 ms), SYN-ACK back
+    # over the reverse pin (1 ms), then the data (1 ms + its 9 kB at 1 Gbit/s, 0.07 ms). UDP
+    # takes one propagation and one transmission.
+    tcp = run_module("ns3_validation.run", two_task_plan("arrival", 9000, "tcp"), timeout_s=300)
+    udp = run_module("ns3_validation.run", two_task_plan("arrival", 9000), timeout_s=300)
+    arrival = np.array([0.010, 0.011])
+    tcp_s = np.asarray(tcp["data_done_s"]) - arrival
+    udp_s = np.asarray(udp["data_done_s"]) - arrival
+    np.testing.assert_allclose(udp_s, 1.072e-3, atol=5e-5)
+    assert ((tcp_s > 3.0e-3) & (tcp_s < 3.3e-3)).all(), tcp_s
+    assert tcp["counters"]["routing_drops"] == 0
+    assert tcp["counters"]["tcp_connect_failures"] == 0
+    assert np.asarray(tcp["end_s"]).min() > 0  # both computed
 
 
 @pytest.mark.parametrize("order", ["arrival", "dispatch"])

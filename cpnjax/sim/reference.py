@@ -97,21 +97,14 @@ def _fifo_backlog_np(head, tail, work, impulse, bg_util, x, inclusive=True) -> f
     """Backlog (link-s) of a FIFO server at time x: the sup over every job's head and tail s <= x
     of the work that came in over [s, x] minus what the server did ((1 - u)(x - s)), and 0.
     Jobs: an impulse at head, the rest of the work as a fluid over [head, tail]."""
-
-    def came_in(s_from, s_to, with_impulse_at_from):
-        """Work arrived in [s_from, s_to] (impulses at s_from counted if asked)."""
-        span = tail - head
-        rate = np.divide(work - impulse, span, out=np.zeros_like(work), where=span > 0)
-        fluid = rate * np.clip(np.minimum(tail, s_to) - np.maximum(head, s_from), 0.0, None)
-        hit = (head > s_from) | ((head == s_from) & with_impulse_at_from)
-        hit &= (head < s_to) | ((head == s_to) & inclusive)
-        return float(np.sum(np.where(hit, impulse, 0.0) + fluid))
-
-    best = 0.0
-    for s in np.concatenate([head, tail]):
-        if s <= x:
-            best = max(best, came_in(s, x, True) - (1 - bg_util) * (x - s))
-    return best
+    s = np.concatenate([head, tail])
+    s = s[s <= x][:, None]  # (S, 1) candidate starts
+    span = tail - head
+    rate = np.divide(work - impulse, span, out=np.zeros_like(work), where=span > 0)
+    fluid = rate * np.clip(np.minimum(tail, x) - np.maximum(head, s), 0.0, None)
+    hit = (head >= s) & ((head < x) | ((head == x) & inclusive))
+    came_in = np.sum(np.where(hit, impulse, 0.0) + fluid, axis=1)
+    return float(max(0.0, np.max(came_in - (1 - bg_util) * (x - s[:, 0]), initial=0.0)))
 
 
 def _settle_np(jobs, bg_util) -> np.ndarray:
