@@ -260,6 +260,7 @@ def settle_server(arrival: jax.Array, compute: jax.Array) -> tuple[jax.Array, ja
 
 def send_chunk(
     links_jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
+    link_age_s: jax.Array,
     links: jax.Array,
     hop_mask: jax.Array,
     chunk_bytes: jax.Array,
@@ -269,20 +270,24 @@ def send_chunk(
     prop_s: jax.Array,
     bg_wait_s: jax.Array,
     temp_s: float | None,
-) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array, jax.Array]]:
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]:
     """Settle the path's links (`settle`, `free_slot`), send the chunk through them
     (`chunk_through_hops`) and reserve its job on each real hop.
 
     Args:
       links_jobs: (head_s, tail_s, work_s, impulse_s), each (L, M): the jobs remembered per
-        link.
+        link, times relative to when the row was written.
+      link_age_s: (L,) time since each row was written.
       links: (H,) int link ids of the path's hops. Other args: see `chunk_through_hops`.
 
-    Returns (delivered_s (), the updated (L, M) arrays).
+    Returns (delivered_s (), the updated (L, M) arrays, the updated ages: the real hops' rows
+    are rewritten relative to now, age 0).
     """
     num_links = links_jobs[0].shape[0]
     idx = jnp.where(hop_mask, links, num_links)  # padded hops point past the end
+    age = link_age_s.at[idx].get(mode="fill", fill_value=0.0)[:, None]
     gathered = tuple(x.at[idx].get(mode="fill", fill_value=0.0) for x in links_jobs)
+    gathered = (gathered[0] - age, gathered[1] - age, gathered[2], gathered[3])
     gathered = jax.vmap(settle, in_axes=(0, 0, None))(gathered, bg_util, temp_s)
     slot, gathered = jax.vmap(free_slot)(gathered)
     delivered, job = chunk_through_hops(
@@ -299,7 +304,7 @@ def send_chunk(
     hops = jnp.arange(idx.shape[0])
     rows = tuple(g.at[hops, slot].set(v) for g, v in zip(gathered, job, strict=True))
     links_jobs = tuple(x.at[idx].set(r, mode="drop") for x, r in zip(links_jobs, rows, strict=True))
-    return delivered, links_jobs
+    return delivered, links_jobs, link_age_s.at[idx].set(0.0, mode="drop")
 
 
 def serve_compute(

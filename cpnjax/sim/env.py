@@ -42,18 +42,19 @@ def reset(params: SimParams, key: jax.Array, slots: int = SLOTS) -> SimState:
         link_job_impulse_s=links,
         node_job_arrival_s=nodes,
         node_job_compute_s=nodes,
+        link_age_s=jnp.zeros((params.num_links,), jnp.float32),
+        node_age_s=jnp.zeros((params.num_nodes,), jnp.float32),
         time_s=jnp.zeros((), jnp.float32),
         key=key,
     )
 
 
 def arrive(state: SimState, task: Task) -> SimState:
-    """Advance the clock to the task's arrival: every remembered time moves interarrival_s back."""
+    """Advance the clock to the task's arrival: every remembered row ages by interarrival_s."""
     dt = task.interarrival_s
     return state.replace(
-        link_job_head_s=state.link_job_head_s - dt,
-        link_job_tail_s=state.link_job_tail_s - dt,
-        node_job_arrival_s=state.node_job_arrival_s - dt,
+        link_age_s=state.link_age_s + dt,
+        node_age_s=state.node_age_s + dt,
         time_s=state.time_s + dt,
     )
 
@@ -104,11 +105,9 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
     """What the controller sees for this task (state already advanced to its arrival)."""
     cand = candidates(params, task)
     hop_mask = cand.hop_mask
-    hops_jobs = tuple(x[cand.links] for x in _link_jobs(state))  # each (N, K, H, M)
+    hops_jobs = link_jobs_now(state, cand.links)  # each (N, K, H, M)
     hop_backlog = jnp.where(hop_mask, busy_until(hops_jobs[0], hops_jobs[2]), 0.0)
-    compute_wait = busy_until(
-        state.node_job_arrival_s[cand.node], state.node_job_compute_s[cand.node]
-    )
+    compute_wait = busy_until(*node_jobs_now(state, cand.node))
     bg_wait = cand.bg_wait_s
     if config.probe_noise:
         # Mean of 3 probes' waits behind background: Gamma(3, 1/3) in units of the mean wait,
@@ -148,14 +147,23 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
     )
 
 
-def _link_jobs(state: SimState) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """The (L, M) link job arrays `dynamics.send_chunk` works on, in its order."""
+def link_jobs_now(state: SimState, links: jax.Array) -> tuple[jax.Array, ...]:
+    """(head, tail, work, impulse) of the jobs on `links` (any int shape S), times relative to
+    now: each (*S, M)."""
+    age = state.link_age_s[links][..., None]
     return (
-        state.link_job_head_s,
-        state.link_job_tail_s,
-        state.link_job_work_s,
-        state.link_job_impulse_s,
+        state.link_job_head_s[links] - age,
+        state.link_job_tail_s[links] - age,
+        state.link_job_work_s[links],
+        state.link_job_impulse_s[links],
     )
+
+
+def node_jobs_now(state: SimState, nodes: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(arrival, compute) of the jobs on servers `nodes` (any int shape S), arrival relative to
+    now: each (*S, M)."""
+    age = state.node_age_s[nodes][..., None]
+    return state.node_job_arrival_s[nodes] - age, state.node_job_compute_s[nodes]
 
 
 def split_is_valid(split: jax.Array, path_mask: jax.Array) -> jax.Array:
@@ -182,11 +190,18 @@ def step(
     split = jnp.where(path_mask, action.split, 0.0)
     used = split > 0.0
 
-    links_jobs = _link_jobs(state)
+    links_jobs = (
+        state.link_job_head_s,
+        state.link_job_tail_s,
+        state.link_job_work_s,
+        state.link_job_impulse_s,
+    )
+    link_age = state.link_age_s
     delivered = []
     for p in range(split.shape[0]):  # paths share links: send them one after the other
-        d, links_jobs = send_chunk(
+        d, links_jobs, link_age = send_chunk(
             links_jobs,
+            link_age,
             cand.links[p],
             cand.hop_mask[p] & used[p] & valid,  # a rejected action touches no link
             split[p] * task.size_bytes,
@@ -206,19 +221,21 @@ def step(
     transmission = soft_max_masked(delivered, gate, config.smooth_temp_s)
 
     compute = params.true_compute_s[task.arch, cand.device]
-    arrivals, computes = state.node_job_arrival_s[node], state.node_job_compute_s[node]
+    arrivals, computes = node_jobs_now(state, node)
     wait = serve_compute(arrivals, computes, transmission, config.smooth_temp_s)
     slot, (arrivals_new, computes_new) = free_server_slot(*settle_server(arrivals, computes))
     arrivals_new = jnp.where(valid, arrivals_new.at[slot].set(transmission), arrivals)
     computes_new = jnp.where(valid, computes_new.at[slot].set(compute), computes)
-    # Only the touched entries change (no pass over all links): O(K H M^2) per step.
+    # Only the touched rows change (no pass over all links): O(K H M^2) per step.
     new_state = state.replace(
         link_job_head_s=links_jobs[0],
         link_job_tail_s=links_jobs[1],
         link_job_work_s=links_jobs[2],
         link_job_impulse_s=links_jobs[3],
+        link_age_s=link_age,
         node_job_arrival_s=state.node_job_arrival_s.at[node].set(arrivals_new),
         node_job_compute_s=state.node_job_compute_s.at[node].set(computes_new),
+        node_age_s=state.node_age_s.at[node].set(0.0),
         key=jax.random.split(state.key)[0],
     )
     nan = jnp.full((), jnp.nan, delivered.dtype)

@@ -66,8 +66,10 @@ class SimParams:
 
 @struct.dataclass
 class SimState:
-    """M jobs remembered on every link and compute server (see `dynamics`), with times
-    relative to now; a slot with 0 work is empty."""
+    """M jobs remembered on every link and compute server (see `dynamics`); a slot with 0 work
+    is empty. A row's times are relative to the last time it was written: subtract its age to
+    get them relative to now (`arrive` only ages the rows, O(L + V), instead of moving every
+    time)."""
 
     link_job_head_s: jax.Array  # (L, M) when each job's first packet is ready at the link
     link_job_tail_s: jax.Array  # (L, M) when its last packet is
@@ -75,6 +77,8 @@ class SimState:
     link_job_impulse_s: jax.Array  # (L, M) the part of the work that arrives at head
     node_job_arrival_s: jax.Array  # (V, M) when each job's data is all in at the server
     node_job_compute_s: jax.Array  # (V, M) its compute latency
+    link_age_s: jax.Array  # (L,) time since each link's row was written
+    node_age_s: jax.Array  # (V,) time since each server's row was written
     time_s: jax.Array  # () clock (for reporting only; the dynamics use relative times)
     key: jax.Array  # PRNG key for probe noise
 
