@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from cpnjax.latency import load_latency_table
+from cpnjax.latency.model import (
+    NEW_DEVICES,
+    VALIDATION_DEVICES,
+    adapt,
+    reference_scale,
+    train_base,
+    train_devices,
+)
+
+TABLE = load_latency_table()
+
+
+@pytest.fixture(scope="module")
+def base():
+    return train_base(seed=0)
+
+
+def measurements(device: str, n: int, seed: int = 0):
+    """The 10 reference architectures plus n - 10 random others, and their latency."""
+    rng = np.random.default_rng(seed)
+    others = np.setdiff1d(np.arange(TABLE.num_archs), TABLE.hw_embedding_index)
+    arch = np.concatenate([TABLE.hw_embedding_index, rng.choice(others, n - 10, replace=False)])
+    return arch, TABLE.column_ms(device)[arch]
+
+
+def minmax_mse(pred, true):
+    lo, hi = true.min(), true.max()
+    return float(np.mean(((pred - true) / (hi - lo)) ** 2))
+
+
+def test_training_devices_are_18_and_exclude_new_and_validation_devices():
+    devices = train_devices(TABLE)
+    assert len(devices) == 18
+    assert not set(devices) & (set(NEW_DEVICES) | set(VALIDATION_DEVICES))
+
+
+def test_adapt_beats_the_base_model_on_a_held_out_device(base):
+    device = "pixel2"  # a validation device: never in base training
+    arch, ms = measurements(device, 50)
+    rest = np.setdiff1d(np.arange(TABLE.num_archs), arch)
+    true = TABLE.column_ms(device)[rest]
+    base_mse = minmax_mse(base.predict_ms(rest, reference_scale(TABLE, device)), true)
+    model, scale, seconds = adapt(base, arch, ms, seed=0)
+    tsft_mse = minmax_mse(model.predict_ms(rest, scale), true)
+    assert tsft_mse < 0.8 * base_mse, (tsft_mse, base_mse)
+    assert seconds > 0
+
+
+def test_same_seed_same_numbers(base):
+    arch, ms = measurements("fpga", 20)
+    a, _, _ = adapt(base, arch, ms, seed=3)
+    b, scale, _ = adapt(base, arch, ms, seed=3)
+    probe = np.arange(100)
+    np.testing.assert_array_equal(a.predict_ms(probe, scale), b.predict_ms(probe, scale))
+    again = train_base(seed=0)
+    np.testing.assert_array_equal(again.predict_ms(probe, scale), base.predict_ms(probe, scale))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a, m: (a[1:], m[1:]), "reference architectures"),
+        (lambda a, m: (a, np.where(np.arange(len(m)) == 12, np.nan, m)), "NaN"),
+        (lambda a, m: (a, m[:-1]), r"\(N,\)"),
+        (lambda a, m: (np.append(a[:-1], 99999), m), "indices in"),
+        (lambda a, m: (np.append(a[:-1], a[0]), m), "repeated"),
+    ],
+)
+def test_bad_measurements_give_a_clear_error(base, change, message):
+    arch, ms = measurements("eyeriss", 20)
+    with pytest.raises(ValueError, match=message):
+        adapt(base, *change(arch, ms))
