@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from cpnjax.latency.model import NEW_DEVICES
 from cpnjax.policies import POLICIES
 
 DEFAULT_POLICIES = "base1,base2,base3,base4,greedy"
@@ -29,7 +30,52 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--candidates", type=int, default=5, help="candidate nodes n (paper: 3-7)")
     ev.add_argument("--out", type=Path, default=Path("results/evaluate"))
     ev.add_argument("--no-progress", action="store_true")
+    lat = sub.add_parser("latency", help="compute-latency predictor (paper 3.3, tables 5-6)")
+    lat_sub = lat.add_subparsers(dest="latency_command", required=True)
+    t5 = lat_sub.add_parser("table5", help="TSFT and baselines on new devices from N samples")
+    t5.add_argument("--new-devices", default=",".join(NEW_DEVICES))
+    t5.add_argument("--samples", default="10,20,50,100", help="comma list of N (>= 10)")
+    t5.add_argument("--seed", type=int, default=0)
+    t5.add_argument("--out", type=Path, default=Path("results/latency_table5"))
     return parser
+
+
+def table5_command(args: argparse.Namespace) -> None:
+    from cpnjax.latency.model import TrainConfig
+    from cpnjax.latency.table5 import run_table5, write_table5
+
+    devices = tuple(d.strip() for d in args.new_devices.split(",") if d.strip())
+    try:
+        samples = tuple(int(n) for n in args.samples.split(","))
+    except ValueError:
+        raise ValueError(f"--samples must be comma-separated integers: {args.samples!r}") from None
+    if not devices or not samples:
+        raise ValueError("--new-devices and --samples must not be empty")
+    start = time.perf_counter()
+    done = []
+
+    def progress(device, n):
+        done.append(device)
+        print(f"  N={n:4d} {device:16s} ({len(done)}/{len(devices) * len(samples)})", flush=True)
+
+    config = TrainConfig()
+    rows, info = run_table5(devices, samples, args.seed, config, progress)
+    resolved = {
+        "command": "latency table5",
+        "new_devices": list(devices),
+        "samples": list(samples),
+        "seed": args.seed,
+        "train_config": dataclasses.asdict(config),
+        "wall_s": time.perf_counter() - start,
+    }
+    write_table5(rows, info, args.out, resolved)
+    for n in samples:
+        for method in ("TSFT", "base", "FLOPs", "Layer-wise"):
+            sel = [r for r in rows if r["method"] == method and r["samples"] == n]
+            mse = sum(r["mse"] for r in sel) / len(sel)
+            rho = sum(r["spearman"] for r in sel) / len(sel)
+            print(f"N={n:4d} {method:10s} mean MSE {mse:.5f}  mean Spearman {rho:.3f}")
+    print(f"wrote {args.out}/{{table5.csv, table5.md, spearman_vs_samples.png, config.json}}")
 
 
 def evaluate_command(args: argparse.Namespace) -> None:
@@ -78,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "evaluate":
             evaluate_command(args)
+        elif args.command == "latency" and args.latency_command == "table5":
+            table5_command(args)
     except (ValueError, OSError) as err:  # TopologyError is a ValueError
         print(f"cpnjax: error: {err}", file=sys.stderr)
         return 2

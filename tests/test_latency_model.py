@@ -74,3 +74,23 @@ def test_bad_measurements_give_a_clear_error(base, change, message):
     arch, ms = measurements("eyeriss", 20)
     with pytest.raises(ValueError, match=message):
         adapt(base, *change(arch, ms))
+
+
+def test_flops_fit_is_exact_on_latency_made_from_flops():
+    from cpnjax.latency.baselines import FlopsFit
+
+    flops = TABLE.flops_m.astype(np.float64)
+    arch = np.arange(0, 15625, 311)
+    fit = FlopsFit(arch, 0.04 * flops[arch] + 1.5)
+    np.testing.assert_allclose(fit.predict_ms(np.arange(500)), 0.04 * flops[:500] + 1.5, rtol=1e-9)
+
+
+def test_layerwise_fit_is_exact_on_latency_made_from_operation_counts():
+    from cpnjax.latency.baselines import LayerwiseFit
+    from cpnjax.latency.encoding import op_counts, shipped_ops
+
+    per_op = np.array([0.0, 0.3, 1.1, 0.5, 0.05])  # none, conv1x1, conv3x3, avgpool, skip
+    made = op_counts(shipped_ops()) @ per_op + 2.0
+    arch = np.arange(7, 15625, 97)
+    fit = LayerwiseFit(arch, made[arch])
+    np.testing.assert_allclose(fit.predict_ms(np.arange(1000)), made[:1000], rtol=1e-9)
