@@ -89,10 +89,13 @@ def test_a_full_link_merges_its_two_earliest_jobs_and_conserves_work():
     head = jnp.asarray(rng.uniform(0, 5, 4), jnp.float32)
     jobs = (head, head + 1.0, jnp.array([1.0, 2.0, 3.0, 4.0]), jnp.full((4,), 0.1))
     slot, merged = free_slot(jobs)
-    first_two = np.argsort(np.asarray(jobs[1]))[:2]
-    assert int(slot) == first_two[0]
-    assert float(merged[2][slot]) == pytest.approx(float(merged[2][first_two[0]]))
-    assert float(jnp.sum(merged[2]) - merged[2][slot]) == pytest.approx(10.0)
+    a, b = np.argsort(np.asarray(jobs[1]))[:2]
+    assert int(slot) == a  # freed for the new job
+    # The other of the two holds both: their span and their summed work.
+    assert float(merged[0][b]) == pytest.approx(min(float(jobs[0][a]), float(jobs[0][b])))
+    assert float(merged[1][b]) == pytest.approx(max(float(jobs[1][a]), float(jobs[1][b])))
+    assert float(merged[2][b]) == pytest.approx(float(jobs[2][a] + jobs[2][b]))
+    assert float(jnp.sum(merged[2]) - merged[2][slot]) == pytest.approx(10.0)  # conserved
     # With an empty slot nothing merges.
     jobs = tuple(x.at[2].set(0.0) for x in jobs)
     slot, same = free_slot(jobs)

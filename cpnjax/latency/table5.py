@@ -85,7 +85,7 @@ def run_table5(
     }
     rows = []
     for n in samples:
-        # Warm-up: compile the fine-tuning for this N on a device that is not scored.
+        # Warm-up: compile the fine-tuning for this N on other measurements (not scored).
         warm = measured_archs(str(new_devices[0]), n, seed + 1)
         t0 = time.perf_counter()
         adapt(base, warm, table.column_ms(new_devices[0])[warm], seed)
