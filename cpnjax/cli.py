@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from cpnjax.latency.model import NEW_DEVICES
 from cpnjax.policies import POLICIES
 
@@ -36,7 +38,17 @@ def _parser() -> argparse.ArgumentParser:
     t5.add_argument("--new-devices", default=",".join(NEW_DEVICES))
     t5.add_argument("--samples", default="10,20,50,100", help="comma list of N (>= 10)")
     t5.add_argument("--seed", type=int, default=0)
+    t5.add_argument("--network", default="mlp", choices=("mlp", "gcn"), help="residual network")
+    t5.add_argument(
+        "--brp-samples", type=int, default=900, help="BRP-NAS training samples (0: skip it)"
+    )
     t5.add_argument("--out", type=Path, default=Path("results/latency_table5"))
+    ad = lat_sub.add_parser("adapt", help="TSFT-adapt the predictor to a device and save it")
+    ad.add_argument("--device", required=True, help="a device of the shipped table")
+    ad.add_argument("--samples", type=int, default=50, help="N measurements (>= 10)")
+    ad.add_argument("--seed", type=int, default=0)
+    ad.add_argument("--network", default="mlp", choices=("mlp", "gcn"))
+    ad.add_argument("--out", type=Path, default=None, help="default: predictors/<device>_n<N>")
     return parser
 
 
@@ -56,26 +68,72 @@ def table5_command(args: argparse.Namespace) -> None:
 
     def progress(device, n):
         done.append(device)
-        print(f"  N={n:4d} {device:16s} ({len(done)}/{len(devices) * len(samples)})", flush=True)
+        total = len(devices) * (len(samples) + bool(args.brp_samples))
+        print(f"  N={n:4d} {device:16s} ({len(done)}/{total})", flush=True)
 
-    config = TrainConfig()
-    rows, info = run_table5(devices, samples, args.seed, config, progress)
+    if args.brp_samples and not 10 <= args.brp_samples < 15625:
+        raise ValueError(f"--brp-samples must be 0 or in 10..15624, got {args.brp_samples}")
+    config = TrainConfig(network=args.network)
+    rows, info = run_table5(devices, samples, args.seed, config, args.brp_samples, progress)
     resolved = {
         "command": "latency table5",
         "new_devices": list(devices),
         "samples": list(samples),
+        "brp_samples": args.brp_samples,
         "seed": args.seed,
         "train_config": dataclasses.asdict(config),
         "wall_s": time.perf_counter() - start,
     }
     write_table5(rows, info, args.out, resolved)
-    for n in samples:
-        for method in ("TSFT", "base", "FLOPs", "Layer-wise"):
+    for n in (*samples, args.brp_samples):
+        for method in ("TSFT", "base", "FLOPs", "Layer-wise", "BRP-NAS"):
             sel = [r for r in rows if r["method"] == method and r["samples"] == n]
+            if not sel:
+                continue
             mse = sum(r["mse"] for r in sel) / len(sel)
             rho = sum(r["spearman"] for r in sel) / len(sel)
             print(f"N={n:4d} {method:10s} mean MSE {mse:.5f}  mean Spearman {rho:.3f}")
     print(f"wrote {args.out}/{{table5.csv, table5.md, spearman_vs_samples.png, config.json}}")
+
+
+def adapt_command(args: argparse.Namespace) -> None:
+    from cpnjax.latency import load_latency_table
+    from cpnjax.latency.checkpoint import load_predictor, save_predictor
+    from cpnjax.latency.model import TrainConfig, adapt, measured_archs, train_base, train_devices
+    from cpnjax.latency.table5 import metrics
+
+    table = load_latency_table()
+    arch = measured_archs(args.device, args.samples, args.seed)  # checks device and N
+    out = args.out or Path("predictors") / f"{args.device}_n{args.samples}"
+    if out.exists():
+        raise ValueError(f"{out} exists; choose a new --out")
+    start = time.perf_counter()
+    config = TrainConfig(network=args.network)
+    exclude = tuple(dict.fromkeys((*NEW_DEVICES, args.device)))
+    print(f"training the base model (without {', '.join(exclude)}) ...", flush=True)
+    base = train_base(table, train_devices(table, exclude), args.seed, config)
+    col = table.column_ms(args.device).astype(float)
+    predictor = adapt(base, arch, col[arch], args.seed)
+    rest = np.setdiff1d(np.flatnonzero(np.isfinite(col)), arch)
+    score = metrics(predictor.predict_ms(rest), col[rest])
+    info = {
+        "command": "latency adapt",
+        "device": args.device,
+        "samples": args.samples,
+        "seed": args.seed,
+        "measured_archs": arch.tolist(),
+        "unmeasured_score": score,
+        "wall_s": time.perf_counter() - start,
+    }
+    path = save_predictor(predictor, out, info)
+    again = load_predictor(path).predict_ms(rest[:100])  # the saved one predicts the same
+    assert np.allclose(again, predictor.predict_ms(rest[:100]), rtol=1e-6)
+    print(
+        f"{args.device}: N={args.samples}, TSFT {predictor.finetune_s:.2f} s (compile included);"
+        f" on the {rest.size} unmeasured: MSE {score['mse']:.5f}, Spearman"
+        f" {score['spearman']:.3f}, MAPE {100 * score['mape']:.1f}%"
+    )
+    print(f"wrote {path}/{{predictor.json, state/}}")
 
 
 def evaluate_command(args: argparse.Namespace) -> None:
@@ -126,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             evaluate_command(args)
         elif args.command == "latency" and args.latency_command == "table5":
             table5_command(args)
+        elif args.command == "latency" and args.latency_command == "adapt":
+            adapt_command(args)
     except (ValueError, OSError) as err:  # TopologyError is a ValueError
         print(f"cpnjax: error: {err}", file=sys.stderr)
         return 2

@@ -114,3 +114,47 @@ def test_bad_topology_files_exit_non_zero_without_traceback(tmp_path):
         assert len(lines) == 1 and lines[0].startswith("cpnjax: error:"), proc.stderr
         assert "Traceback" not in proc.stderr
         assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["table5", "--new-devices", "tpu_v9"], "unknown device"),
+        (["table5", "--samples", "5"], ">= 10"),
+        (["table5", "--samples", "ten"], "comma-separated integers"),
+        (["table5", "--brp-samples", "99999"], "--brp-samples"),
+        (["adapt", "--device", "fpga", "--samples", "20000"], "more than"),
+        (["adapt", "--device", "tpu_v9"], "unknown device"),
+    ],
+)
+def test_bad_latency_arguments_exit_non_zero_with_one_line(args, message, capsys, tmp_path):
+    code = main(["latency", *args, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code != 0
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_latency_table5_and_adapt_write_their_outputs(tmp_path, capsys):
+    from cpnjax.latency.checkpoint import load_predictor
+
+    out = tmp_path / "t5"
+    args = ["--new-devices", "fpga,raspi4", "--samples", "10", "--brp-samples", "0"]
+    assert main(["latency", "table5", *args, "--out", str(out)]) == 0
+    rows = list(csv.DictReader((out / "table5.csv").open()))
+    assert {r["method"] for r in rows} == {"TSFT", "base", "FLOPs", "Layer-wise"}
+    assert {r["device"] for r in rows} == {"fpga", "raspi4"}
+    cols = {"method", "device", "samples", "mse", "spearman", "mape", "within10", "finetune_s"}
+    assert cols <= set(rows[0])
+    assert "| TSFT | 10 |" in (out / "table5.md").read_text()
+    assert (out / "spearman_vs_samples.png").stat().st_size > 10_000
+    assert json.loads((out / "config.json").read_text())["new_devices"] == ["fpga", "raspi4"]
+
+    saved = tmp_path / "fpga_n20"
+    assert (
+        main(["latency", "adapt", "--device", "fpga", "--samples", "20", "--out", str(saved)]) == 0
+    )
+    meta = json.loads((saved / "predictor.json").read_text())
+    assert meta["device"] == "fpga" and len(meta["measured_archs"]) == 20
+    predictor = load_predictor(saved)
+    assert predictor.predict_ms(range(5)).shape == (5,)
+    assert main(["latency", "adapt", "--device", "fpga", "--out", str(saved)]) == 2  # exists

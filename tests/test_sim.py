@@ -364,6 +364,29 @@ def test_the_observation_reads_the_predictor_not_the_ground_truth():
         cand = np.asarray(candidates(params, t).device)
         truth = np.asarray(params.true_compute_s)[int(t.arch), cand]
         preds.append((np.asarray(obs.pred_compute_s), truth))
-    (mean_pred, truth), (oracle_pred, _) = preds
+    (learned_pred, truth), (oracle_pred, _) = preds
     np.testing.assert_allclose(oracle_pred, truth, rtol=1e-6)
-    assert not np.allclose(mean_pred, truth)  # the default predictor is the device mean
+    assert not np.allclose(learned_pred, truth, rtol=1e-4)  # a prediction, not the measurement
+
+
+def test_the_default_prediction_is_the_learned_predictor_new_devices_from_n_measurements():
+    from scipy.stats import spearmanr
+
+    from cpnjax.latency import LearnedPredictor, load_latency_table
+
+    sc = scenario(access_points=(0, 8))
+    params = make_params(sc)
+    pred = np.asarray(params.pred_compute_s)
+    truth = np.asarray(params.true_compute_s)
+    for d, name in enumerate(sc.devices):  # every device, known or new, is ranked well
+        assert spearmanr(pred[:, d], truth[:, d])[0] > 0.9, name
+    # A new device's column is its TSFT predictor from new_device_samples measurements:
+    # fewer measurements give another prediction.
+    new = sc.devices.index("gold_6226")
+    assert "gold_6226" in sc.config.new_devices
+    few = LearnedPredictor(sc.config.new_devices, samples=10)
+    pred_few = few.predict_ms(load_latency_table(), sc.devices)[:, new] / 1e3
+    assert not np.allclose(pred_few, pred[:, new], rtol=1e-3)
+    tsft = LearnedPredictor(sc.config.new_devices, sc.config.new_device_samples)
+    assert tsft.device_predictor("gold_6226").finetune_s > 0  # adapted, not the base model
+    assert tsft.device_predictor("titanx_1").finetune_s == 0.0  # known to the base model

@@ -1,6 +1,11 @@
 """NAS-Bench-201 latency table and compute-latency predictors."""
 
-from cpnjax.latency.predictor import DeviceMeanPredictor, LatencyPredictor, OraclePredictor
+from cpnjax.latency.predictor import (
+    DeviceMeanPredictor,
+    LatencyPredictor,
+    LearnedPredictor,
+    OraclePredictor,
+)
 from cpnjax.latency.table import (
     DEFAULT_DEVICE_POOL,
     DEVICE_CLASSES,
@@ -14,6 +19,7 @@ __all__ = [
     "DeviceMeanPredictor",
     "LatencyPredictor",
     "LatencyTable",
+    "LearnedPredictor",
     "OraclePredictor",
     "load_latency_table",
 ]

@@ -100,3 +100,10 @@ def shipped_ops() -> np.ndarray:
 def op_counts(ops: np.ndarray) -> np.ndarray:
     """(..., 5) how many of the 6 layers use each operation (for the layer-wise baseline)."""
     return ops[..., 1:7, : len(OPS)].sum(axis=-2)
+
+
+def additive_design(arch: np.ndarray) -> np.ndarray:
+    """(len(arch), 6) float64 for shipped architecture indices: how many of the 6 layers use
+    each operation, and a 1 (the design of an additive, per-operation latency model)."""
+    counts = op_counts(shipped_ops()[np.asarray(arch)]).astype(np.float64)
+    return np.column_stack([counts, np.ones(len(counts))])

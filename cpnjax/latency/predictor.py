@@ -1,23 +1,89 @@
 """What the controller believes a task's compute latency is (host-only).
 
 The simulator's observation never reads the measured latency: it reads a table of predicted
-latency (num_archs, num_devices) made by a `LatencyPredictor`. The learned predictor of paper 3.3
-(base model + TSFT) plugs in here; until then `DeviceMeanPredictor` is the placeholder.
+latency (num_archs, num_devices) made by a `LatencyPredictor`. The default is
+`LearnedPredictor`, the predictor of paper 3.3: the base model for devices it was trained on,
+TSFT-adapted from N measurements for devices that join the network new.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol
 
 import numpy as np
 
-from cpnjax.latency.table import LatencyTable
+from cpnjax.latency.model import (
+    ARCHS_PER_TRAIN_DEVICE,
+    NEW_DEVICES,
+    DevicePredictor,
+    TrainConfig,
+    adapt,
+    measured_archs,
+    profile_of,
+    train_base,
+    train_devices,
+)
+from cpnjax.latency.table import LatencyTable, load_latency_table
 
 
 class LatencyPredictor(Protocol):
     def predict_ms(self, table: LatencyTable, devices: tuple[str, ...]) -> np.ndarray:
         """(num_archs, len(devices)) predicted latency (ms) of every architecture per device."""
         ...
+
+
+class LearnedPredictor:
+    """Base model + TSFT (paper 3.3).
+
+    A device in `new_devices` joins with `samples` measurements (HELP's 10 references and
+    samples - 10 others) and gets a TSFT-adapted predictor; the base model is trained without
+    any of them. Any other device is one the base model was trained on, with
+    ARCHS_PER_TRAIN_DEVICE measurements. Results are cached per process (the base model trains
+    in seconds, each adaptation in about one).
+    """
+
+    def __init__(
+        self,
+        new_devices: tuple[str, ...] = NEW_DEVICES,
+        samples: int = 50,
+        seed: int = 0,
+        config: TrainConfig | None = None,
+    ):
+        self.key = (tuple(new_devices), int(samples), int(seed), config or TrainConfig())
+
+    def device_predictor(self, device: str) -> DevicePredictor:
+        return _device_predictor(*self.key, device)
+
+    def predict_ms(self, table: LatencyTable, devices: tuple[str, ...]) -> np.ndarray:
+        if table is not load_latency_table():
+            raise ValueError("LearnedPredictor predicts for the shipped latency table only")
+        return np.stack([_all_archs_ms(*self.key, str(d)) for d in devices], axis=1)
+
+
+@functools.cache
+def _base(exclude: tuple[str, ...], seed: int, config: TrainConfig):
+    table = load_latency_table()
+    return train_base(table, train_devices(table, exclude), seed, config)
+
+
+@functools.cache
+def _device_predictor(new_devices, samples, seed, config, device) -> DevicePredictor:
+    table = load_latency_table()
+    base = _base(new_devices, seed, config)
+    if device in new_devices:
+        arch = measured_archs(device, samples, seed)
+        return adapt(base, arch, table.column_ms(device)[arch], seed)
+    known = measured_archs(device, ARCHS_PER_TRAIN_DEVICE, seed)
+    return DevicePredictor(base, profile_of(table, device, known))
+
+
+@functools.cache
+def _all_archs_ms(new_devices, samples, seed, config, device) -> np.ndarray:
+    pred = _device_predictor(new_devices, samples, seed, config, device)
+    out = pred.predict_ms(np.arange(load_latency_table().num_archs)).astype(np.float32)
+    out.setflags(write=False)
+    return out
 
 
 class DeviceMeanPredictor:

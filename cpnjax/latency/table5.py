@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from cpnjax.latency.baselines import FlopsFit, LayerwiseFit
+from cpnjax.latency.baselines import BrpNasFit, FlopsFit, LayerwiseFit
 from cpnjax.latency.model import (
     NEW_DEVICES,
     TrainConfig,
     adapt,
-    reference_scale,
+    measured_archs,
+    profile_of,
     train_base,
     train_devices,
 )
@@ -35,7 +36,8 @@ PAPER_TABLE5_MSE = {
 }
 """Paper table 5 (N = 50): MSE per device in NEW_DEVICES order, then the average."""
 PAPER_TABLE6_S = {"BRP-NAS": 3930.016, "TSFT": 8.656}
-METHODS = ("TSFT", "base", "FLOPs", "Layer-wise")
+METHODS = ("TSFT", "base", "FLOPs", "Layer-wise", "BRP-NAS")
+TIMED = ("TSFT", "BRP-NAS")  # methods that train (the others are a closed-form fit or none)
 
 
 def metrics(pred_ms: np.ndarray, true_ms: np.ndarray) -> dict:
@@ -51,26 +53,19 @@ def metrics(pred_ms: np.ndarray, true_ms: np.ndarray) -> dict:
     }
 
 
-def measured_archs(device: str, n: int, seed: int) -> np.ndarray:
-    """(n,) the reference architectures plus n - 10 random others (seeded per device and n)."""
-    table = load_latency_table()
-    if n < 10:
-        raise ValueError(f"N must be >= 10 (the 10 reference architectures), got {n}")
-    if n > table.num_archs:
-        raise ValueError(f"N must be <= {table.num_archs}, got {n}")
-    rng = np.random.default_rng([seed, n, *device.encode()])
-    others = np.setdiff1d(np.arange(table.num_archs), table.hw_embedding_index)
-    return np.concatenate([table.hw_embedding_index, rng.choice(others, n - 10, replace=False)])
-
-
 def run_table5(
     new_devices=NEW_DEVICES,
     samples=(10, 20, 50, 100),
     seed: int = 0,
     config: TrainConfig | None = None,
+    brp_samples: int = 900,
     progress=None,
 ) -> tuple[list[dict], dict]:
-    """Rows (method, device, samples, mse, spearman, mape, within10, finetune_s) and info."""
+    """Rows (method, device, samples, mse, spearman, mape, within10, finetune_s) and info.
+
+    BRP-NAS is trained once per device on `brp_samples` measurements (its authors' 900;
+    0 skips it); its `finetune_s` is its training wall time, compile excluded.
+    """
     table = load_latency_table()
     config = config or TrainConfig()
     for d in new_devices:
@@ -94,10 +89,10 @@ def run_table5(
             arch = measured_archs(d, n, seed)
             col = table.column_ms(d).astype(np.float64)
             rest = np.setdiff1d(np.arange(table.num_archs), arch)
-            model, scale, tsft_s = adapt(base, arch, col[arch], seed)
+            tsft = adapt(base, arch, col[arch], seed)
             preds = {
-                "TSFT": (model.predict_ms(rest, scale), tsft_s),
-                "base": (base.predict_ms(rest, reference_scale(table, d)), 0.0),
+                "TSFT": (tsft.predict_ms(rest), tsft.finetune_s),
+                "base": (base.predict_ms(rest, profile_of(table, d)), 0.0),
             }
             for name, fit in (("FLOPs", FlopsFit), ("Layer-wise", LayerwiseFit)):
                 t0 = time.perf_counter()
@@ -108,6 +103,16 @@ def run_table5(
                 rows.append({**row, "finetune_s": seconds})
             if progress:
                 progress(d, n)
+    for d in new_devices if brp_samples else ():
+        arch = measured_archs(d, brp_samples, seed)
+        col = table.column_ms(d).astype(np.float64)
+        rest = np.setdiff1d(np.arange(table.num_archs), arch)
+        fit = BrpNasFit(arch, col[arch], seed)
+        row = {"method": "BRP-NAS", "device": d, "samples": brp_samples}
+        rows.append({**row, **metrics(fit.predict_ms(rest), col[rest]), "finetune_s": fit.train_s})
+        info[f"brpnas_compile_s_{d}"] = fit.compile_s
+        if progress:
+            progress(d, brp_samples)
     return rows, info
 
 
@@ -122,22 +127,23 @@ def markdown(rows: list[dict], new_devices, seed: int) -> str:
     by = {(r["method"], r["device"], r["samples"]): r for r in rows}
     for n in sorted({r["samples"] for r in rows}):
         for m in METHODS:
+            if (m, devices[0], n) not in by:
+                continue
             vals = [by[(m, d, n)] for d in devices]
-            cells = " | ".join(f"{v['mse']:.4f}" for v in vals)
+            cells = " | ".join(f"{v['mse']:.1e}" for v in vals)
             mse, rho = np.mean([v["mse"] for v in vals]), np.mean([v["spearman"] for v in vals])
             lines.append(f"| {m} | {n} | {cells} | {mse:.5f} | {rho:.3f} |")
     if devices == list(NEW_DEVICES):
         for m, vals in PAPER_TABLE5_MSE.items():
             cells = " | ".join(f"{v:g}" for v in vals[:-1])
             lines.append(f"| paper {m} | 50 | {cells} | {vals[-1]:g} | |")
-    lines += ["", "Fine-tuning wall time (s, compile excluded) per device:", ""]
+    lines += ["", "Fine-tuning / training wall time (s, compile excluded) per device:", ""]
     lines += ["| method | N | " + " | ".join(devices) + " | mean |"]
     lines += ["|" + "---|" * (len(devices) + 3)]
-    for n in sorted({r["samples"] for r in rows}):
-        vals = [by[("TSFT", d, n)]["finetune_s"] for d in devices]
-        lines.append(
-            f"| TSFT | {n} | " + " | ".join(f"{v:.2f}" for v in vals) + f" | {np.mean(vals):.2f} |"
-        )
+    for m, n in sorted({(r["method"], r["samples"]) for r in rows if r["method"] in TIMED}):
+        vals = [by[(m, d, n)]["finetune_s"] for d in devices]
+        cells = " | ".join(f"{v:.2f}" for v in vals)
+        lines.append(f"| {m} | {n} | {cells} | {np.mean(vals):.2f} |")
     paper = PAPER_TABLE6_S
     lines += ["", f"Paper table 6 (mean): TSFT {paper['TSFT']} s, BRP-NAS {paper['BRP-NAS']} s."]
     return "\n".join(lines) + "\n"
@@ -157,7 +163,8 @@ def plot(rows: list[dict], path: Path) -> None:
             np.mean([r["spearman"] for r in rows if r["method"] == m and r["samples"] == n])
             for n in ns
         ]
-        ax.plot(ns, rho, marker="o", label=m)
+        if ns:
+            ax.plot(ns, rho, marker="o", label=m if len(ns) > 1 else f"{m}, N = {ns[0]}")
     ax.axhline(0.932, color="grey", ls=":", lw=1, label="HELP, N = 10")
     ax.set_xscale("log")
     ax.set_xlabel("measurements on the new device (N)")

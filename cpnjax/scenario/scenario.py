@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from cpnjax.latency import DEFAULT_DEVICE_POOL, DEVICE_CLASSES, LatencyTable, load_latency_table
+from cpnjax.latency.model import NEW_DEVICES
 from cpnjax.network import CandidateTable, Topology, build_candidate_table, load_topology
 from cpnjax.scenario.background import background_traffic
 from cpnjax.scenario.tasks import TaskStream, generate_tasks
@@ -41,6 +42,10 @@ class ScenarioConfig:
     io_size_bytes: float = 1e6
     capacity_unit_bps: float | None = None  # override for unitless capacities
     capacity_scale: float = 1.0  # multiply every link capacity (scaled-down validation runs)
+    # Devices that join the network new: the controller knows them from this many measurements
+    # (a TSFT-adapted predictor); the other devices are known to the base predictor.
+    new_devices: tuple[str, ...] = NEW_DEVICES
+    new_device_samples: int = 50
 
     @classmethod
     def default(cls) -> ScenarioConfig:

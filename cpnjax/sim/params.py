@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cpnjax.latency import DeviceMeanPredictor, LatencyPredictor, load_latency_table
+from cpnjax.latency import LatencyPredictor, LearnedPredictor, load_latency_table
 from cpnjax.scenario import Scenario, TaskStream
 from cpnjax.sim.types import SimParams, Task
 
@@ -27,9 +27,14 @@ def make_params(
     The background traffic is a fluid at its mean rate: task bytes get the rest of each link
     (capacity * (1 - u)), and every packet of a task waits behind background packets for the
     M/D/1 mean u / (2 (1 - u)) * (background packet time).
+
+    `predictor` makes the predicted compute latency the observation reads; by default the
+    learned one (`LearnedPredictor`): TSFT from `new_device_samples` measurements for the
+    scenario's `new_devices`, the base model for the others.
     """
     topo = scenario.topology
-    predictor = predictor or DeviceMeanPredictor()
+    cfg = scenario.config
+    predictor = predictor or LearnedPredictor(cfg.new_devices, cfg.new_device_samples)
     util = scenario.background_bps / topo.capacity_bps
     if (util >= 1.0).any():
         raise ValueError("background traffic saturates a link (utilisation >= 1)")
