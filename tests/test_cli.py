@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from cpnjax.cli import main
@@ -138,16 +139,18 @@ def test_latency_table5_and_adapt_write_their_outputs(tmp_path, capsys):
     from cpnjax.latency.checkpoint import load_predictor
 
     out = tmp_path / "t5"
-    args = ["--new-devices", "fpga,raspi4", "--samples", "10", "--brp-samples", "0"]
+    partly = "latbench_embedded_tpu_edge_tpu_int8"  # 15284 of 15625 measured: scored on those
+    args = ["--new-devices", f"fpga,{partly}", "--samples", "10", "--brp-samples", "0"]
     assert main(["latency", "table5", *args, "--out", str(out)]) == 0
     rows = list(csv.DictReader((out / "table5.csv").open()))
     assert {r["method"] for r in rows} == {"TSFT", "base", "FLOPs", "Layer-wise"}
-    assert {r["device"] for r in rows} == {"fpga", "raspi4"}
+    assert {r["device"] for r in rows} == {"fpga", partly}
+    assert all(np.isfinite(float(r["mse"])) for r in rows)
     cols = {"method", "device", "samples", "mse", "spearman", "mape", "within10", "finetune_s"}
     assert cols <= set(rows[0])
     assert "| TSFT | 10 |" in (out / "table5.md").read_text()
     assert (out / "spearman_vs_samples.png").stat().st_size > 10_000
-    assert json.loads((out / "config.json").read_text())["new_devices"] == ["fpga", "raspi4"]
+    assert json.loads((out / "config.json").read_text())["new_devices"] == ["fpga", partly]
 
     saved = tmp_path / "fpga_n20"
     assert (
@@ -156,5 +159,5 @@ def test_latency_table5_and_adapt_write_their_outputs(tmp_path, capsys):
     meta = json.loads((saved / "predictor.json").read_text())
     assert meta["device"] == "fpga" and len(meta["measured_archs"]) == 20
     predictor = load_predictor(saved)
-    assert predictor.predict_ms(range(5)).shape == (5,)
+    assert predictor.predict_ms(np.arange(5)).shape == (5,)
     assert main(["latency", "adapt", "--device", "fpga", "--out", str(saved)]) == 2  # exists
