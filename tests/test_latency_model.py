@@ -47,6 +47,7 @@ def test_adapt_beats_the_base_model_on_a_held_out_device(base):
     tsft_mse = minmax_mse(tsft.predict_ms(rest), true)
     assert tsft_mse < 0.9 * base_mse, (tsft_mse, base_mse)
     assert tsft.finetune_s > 0
+    assert 0.0 <= tsft.profile.residual_share <= 1.0
 
 
 def test_a_device_whose_latency_is_a_sum_of_op_latencies_is_predicted_exactly(base):

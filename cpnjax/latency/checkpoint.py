@@ -49,6 +49,7 @@ def load_predictor(path: Path) -> DevicePredictor:
         embedding=np.asarray(p["embedding"], np.float32),
         additive=np.asarray(p["additive"], np.float64),
         residual_std=float(p["residual_std"]),
+        residual_share=float(p["residual_share"]),
     )
     model = LatencyModel(TrainConfig(**meta["config"]), state["params"])
     return DevicePredictor(model, profile, float(meta["finetune_s"]))
