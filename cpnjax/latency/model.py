@@ -14,8 +14,9 @@ new device by cross-validating stage 1 on its measurements (on the validation de
 residual was worse than none: 0.00172 against 0.00134 mean MSE at N = 50; with the share 0.00135),
 f a residual network over the cell (an MLP
 over the 30 edge-operation one-hots, or a jraph GCN over the layer graph: `TrainConfig.network`).
-The MLP is the default: on the five new devices at N = 50 it reached mean MSE 0.00095 against
-the GCN's 0.00114, fine-tuning in 0.7 s against 6 s (`results/latency_table5_gcn/`).
+The MLP is the default: on the five new devices at N = 50 it reached mean MSE 0.00094 against
+the GCN's 0.00101 (N = 10: 0.00116 against 0.00111), and TSFT with the GCN takes over 10 s per
+device against 1.5 s (`results/latency_table5`, `results/latency_table5_gcn`).
 """
 
 from __future__ import annotations
