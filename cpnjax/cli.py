@@ -22,7 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="run policies on one scenario and task stream")
     ev.add_argument("--topology", default="abilene", help="shipped name or path to a JSON file")
     ev.add_argument(
-        "--policies", default=DEFAULT_POLICIES, help=f"comma list of {','.join(POLICIES)}"
+        "--policies",
+        default=DEFAULT_POLICIES,
+        help=f"comma list of {','.join(POLICIES)} or `cpnjax train` run directories",
     )
     ev.add_argument("--tasks", type=int, default=100, help="number of tasks")
     ev.add_argument("--seed", type=int, default=0)
@@ -49,7 +51,100 @@ def _parser() -> argparse.ArgumentParser:
     ad.add_argument("--seed", type=int, default=0)
     ad.add_argument("--network", default="mlp", choices=("mlp", "gcn"))
     ad.add_argument("--out", type=Path, default=None, help="default: predictors/<device>_n<N>")
+    tr = sub.add_parser("train", help="train the learned scheduler on one scenario")
+    tr.add_argument("--topology", default=None, help="shipped name or JSON path (abilene)")
+    tr.add_argument("--agent", default=None, help="syncgnn | mlp (default syncgnn)")
+    tr.add_argument("--algo", default=None, help="a2c | ppo (default ppo)")
+    tr.add_argument("--env-steps", type=int, default=None, help="training env steps (600k)")
+    tr.add_argument("--envs", type=int, default=None, help="parallel environments (256)")
+    tr.add_argument("--load", type=float, default=None, help="arrival load (ScenarioConfig)")
+    tr.add_argument(
+        "--load-range",
+        default=None,
+        help="lo,hi: each training episode's load drawn from this range",
+    )
+    tr.add_argument("--background-util", type=float, default=None, help="mean link utilisation")
+    tr.add_argument("--seed", type=int, default=None, help="scenario and training seed (0)")
+    tr.add_argument("--out", type=Path, default=None, help="new run directory")
+    tr.add_argument("--resume", type=Path, default=None, help="continue the run in this directory")
+    tr.add_argument(
+        "--skip-baselines",
+        action="store_true",
+        help="do not score Base1-4 and greedy-joint on the validation stream",
+    )
+    tr.add_argument("--no-progress", action="store_true")
     return parser
+
+
+def train_command(args: argparse.Namespace) -> None:
+    from cpnjax.scenario import ScenarioConfig
+    from cpnjax.train.actor_critic import AGENTS, ALGOS, TrainConfig
+    from cpnjax.train.checkpoint import read_config
+    from cpnjax.train.run import RunSpec, train_run
+
+    if (args.out is None) == (args.resume is None):
+        raise ValueError("give exactly one of --out DIR (new run) or --resume DIR")
+    if args.agent is not None and args.agent not in AGENTS:
+        raise ValueError(f"unknown agent {args.agent!r}; expected one of {', '.join(AGENTS)}")
+    if args.algo is not None and args.algo not in ALGOS:
+        raise ValueError(f"unknown algo {args.algo!r}; expected one of {', '.join(ALGOS)}")
+    for name in ("env_steps", "envs"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    if args.resume is not None:
+        spec = RunSpec.from_json(read_config(args.resume)["spec"])
+    else:
+        spec = RunSpec(ScenarioConfig.default(), 0, TrainConfig.default())
+    scen, train = {}, {}
+    for arg, field in (
+        ("topology", "topology"),
+        ("load", "load"),
+        ("background_util", "background_util"),
+    ):
+        if getattr(args, arg) is not None:
+            scen[field] = getattr(args, arg)
+    for arg, field in (("agent", "agent"), ("algo", "algo"), ("envs", "num_envs")):
+        if getattr(args, arg) is not None:
+            train[field] = getattr(args, arg)
+    train_cfg = dataclasses.replace(spec.train, **train)
+    if args.load_range is not None:
+        lo, hi = _pair(args.load_range, "--load-range")
+        load = scen.get("load", spec.scenario.load)
+        env = dataclasses.replace(train_cfg.env, load_scale_range=(lo / load, hi / load))
+        train_cfg = dataclasses.replace(train_cfg, env=env)
+    if args.env_steps is not None:
+        updates = -(-args.env_steps // train_cfg.steps_per_update)
+        train_cfg = dataclasses.replace(train_cfg, num_updates=updates)
+    spec = dataclasses.replace(
+        spec,
+        scenario=dataclasses.replace(spec.scenario, **scen),
+        seed=spec.seed if args.seed is None else args.seed,
+        train=train_cfg,
+    )
+    run_dir = args.resume or args.out
+    summary = train_run(
+        spec, run_dir, resume=args.resume is not None, progress=not args.no_progress
+    )
+    last = summary["curve_final"]
+    base = summary["validation_baselines_ms"]
+    versus = ", ".join(f"{k} {v:.2f}" for k, v in base.items())
+    print(
+        f"{summary['agent_name']}: validation mean {last['mean_response_ms']:.2f} ms after"
+        f" {last['env_steps']:,} env steps, {last['wall_s']:.0f} s"
+        + (f" ({versus})" if base else "")
+    )
+    print(f"wrote {run_dir}/{{config.json, curve.csv, curve.png, checkpoints/}}")
+
+
+def _pair(text: str, flag: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"{flag} must be two numbers lo,hi, got {text!r}") from None
+    if not 0 < lo <= hi:
+        raise ValueError(f"{flag} must satisfy 0 < lo <= hi, got {text!r}")
+    return lo, hi
 
 
 def table5_command(args: argparse.Namespace) -> None:
@@ -141,10 +236,8 @@ def evaluate_command(args: argparse.Namespace) -> None:
     from cpnjax.scenario import ScenarioConfig, make_scenario
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
-    unknown = [p for p in policies if p not in POLICIES]
-    if not policies or unknown:
-        name = unknown[0] if unknown else "(none given)"
-        raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")
+    if not policies:
+        raise ValueError(f"no policy given; known: {', '.join(POLICIES)} or a run directory")
     overrides = {"topology": args.topology, "num_tasks": args.tasks, "task_type": args.task_type}
     overrides["num_candidates"] = args.candidates
     if args.load is not None:
@@ -182,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "evaluate":
             evaluate_command(args)
+        elif args.command == "train":
+            train_command(args)
         elif args.command == "latency" and args.latency_command == "table5":
             table5_command(args)
         elif args.command == "latency" and args.latency_command == "adapt":

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,9 +12,10 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from cpnjax.policies import get_policy
+from cpnjax.io import atomic_csv, atomic_text
+from cpnjax.policies import POLICIES, get_policy
 from cpnjax.scenario import Scenario
-from cpnjax.sim import SimConfig, make_params, reset, rollout, task_arrays
+from cpnjax.sim import Policy, SimConfig, make_params, reset, rollout, task_arrays
 
 PER_TASK_FIELDS = ("transmission_ms", "wait_ms", "compute_ms", "response_ms")
 
@@ -37,9 +36,29 @@ class PolicyResult:
     response_ms: np.ndarray
 
 
+def resolve_policy(name: str, scenario: Scenario | None = None) -> tuple[str, Policy]:
+    """(label, policy) of a baseline name or of a `cpnjax train` run directory (label: rlms,
+    mlp or dqn). With a scenario, an agent that cannot schedule it is refused."""
+    if name in POLICIES:
+        return name, get_policy(name)
+    path = Path(name)
+    if path.is_dir():
+        from cpnjax.train.agent import check_scenario, load_agent
+        from cpnjax.train.run import scenario_size
+
+        agent = load_agent(path)
+        if scenario is not None:
+            check_scenario(agent, scenario_size(scenario), path)
+        return agent.name, agent.policy
+    raise ValueError(
+        f"unknown policy {name!r}; known: {', '.join(POLICIES)} or a training run directory"
+    )
+
+
 def policy_rollout(policy: str, sim_config: SimConfig | None = None):
-    """The jitted rollout of a named policy: run(params, state, tasks) -> (state, StepInfo)."""
-    fn = get_policy(policy)
+    """The jitted rollout of a policy (name or run directory): run(params, state, tasks) ->
+    (state, StepInfo)."""
+    _, fn = resolve_policy(policy)
     sim_config = sim_config or SimConfig()
     return jax.jit(lambda p, s, t: rollout(p, s, t, fn, sim_config))
 
@@ -53,7 +72,9 @@ def run_policy(
       ValueError: unknown policy, or the policy produced an action off the simplex / on a
         missing candidate (the simulator rejects it and reports NaN).
     """
-    run = policy_rollout(policy, sim_config)
+    label, fn = resolve_policy(policy, scenario)
+    sim_config = sim_config or SimConfig()
+    run = jax.jit(lambda p, s, t: rollout(p, s, t, fn, sim_config))
     params = make_params(scenario)
     tasks = task_arrays(scenario.tasks)
     _, info = run(params, reset(params, jax.random.key(seed)), tasks)
@@ -63,7 +84,7 @@ def run_policy(
         raise ValueError(f"policy {policy!r} produced an invalid action for task {bad[0]}")
     ms = lambda x: np.asarray(x, np.float64) * 1e3  # noqa: E731
     return PolicyResult(
-        policy=policy,
+        policy=label,
         node=np.asarray(info.node),
         node_slot=np.asarray(info.node_slot),
         split=np.asarray(info.split, np.float64),
@@ -78,14 +99,17 @@ def run_policy(
 def evaluate(
     scenario: Scenario, policies: Sequence[str], seed: int = 0, progress: bool = True
 ) -> list[PolicyResult]:
-    """Every policy on the same scenario and task stream."""
-    for name in policies:
-        get_policy(name)  # fail before any work on an unknown name
+    """Every policy on the same scenario and task stream. Two agents of one kind are labelled
+    by their directory names."""
+    labels = [resolve_policy(name)[0] for name in policies]  # fail before any work
     bar = tqdm(policies, desc="policies", disable=not progress, unit="policy")
     results = []
     for name in bar:
         bar.set_postfix_str(name)
         results.append(run_policy(scenario, name, seed))
+    for i, r in enumerate(results):
+        if labels.count(r.policy) > 1:
+            results[i] = dataclasses.replace(r, policy=Path(policies[i]).name)
     return results
 
 
@@ -208,19 +232,3 @@ def write_results(
     tmp = out_dir / ".per_task_latency.tmp.png"
     plot_results(results, tmp, f"{scenario.topology.name}: response latency per task")
     os.replace(tmp, out_dir / "per_task_latency.png")
-
-
-def atomic_text(path: Path, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-        f.write(text)
-    os.replace(f.name, path)
-
-
-def atomic_csv(path: Path, rows: Sequence[dict]) -> None:
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, delete=False, suffix=".tmp", newline=""
-    ) as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(f.name, path)

@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cpnjax.evaluate import atomic_text
+from cpnjax.io import atomic_text
 from ns3_validation.fidelity import LOADS, run_fidelity, validation_config
 
 CELLS = [

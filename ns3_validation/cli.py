@@ -44,11 +44,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _policies(text: str) -> list[str]:
     names = [p.strip() for p in text.split(",") if p.strip()]
-    unknown = [p for p in names if p not in POLICIES]
+    unknown = [p for p in names if p not in POLICIES and not Path(p).is_dir()]
     if not names or unknown:
         raise ValueError(
             f"unknown policy {unknown[0] if unknown else '(none given)'!r}; "
-            f"known: {', '.join(POLICIES)}"
+            f"known: {', '.join(POLICIES)} or a `cpnjax train` run directory"
         )
     return names
 

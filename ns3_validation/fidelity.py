@@ -24,13 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.stats import spearmanr
 
-from cpnjax.evaluate import (
-    PolicyResult,
-    atomic_csv,
-    atomic_text,
-    policy_rollout,
-    run_policy,
-)
+from cpnjax.evaluate import PolicyResult, policy_rollout, run_policy
+from cpnjax.io import atomic_csv, atomic_text
 from cpnjax.scenario import Scenario, ScenarioConfig, make_scenario
 from cpnjax.sim import Action, SimConfig, arrive, make_params, observe, reset, step, task_arrays
 from ns3_validation.plan import Decisions, Ns3Settings
@@ -250,10 +245,11 @@ def run_policies(
     settings = settings or Ns3Settings()
     scenario = make_scenario(config, seed)
     sims = [run_policy(scenario, p, seed) for p in policies]
-    jobs = [(scenario, Decisions.of(s), p) for s, p in zip(sims, policies, strict=True)]
+    jobs = [(scenario, Decisions.of(s), s.policy) for s in sims]
     ns3s = replay_many(jobs, settings, max_workers=max_workers, timeout_s=timeout_s)
     rows, failures = [], {}
-    for p, sim, ns3 in zip(policies, sims, ns3s, strict=True):
+    for sim, ns3 in zip(sims, ns3s, strict=True):
+        p = sim.policy
         row = {"policy": p, "sim_mean_response_ms": float(sim.response_ms.mean())}
         if isinstance(ns3, Exception):
             failures[p] = str(ns3)

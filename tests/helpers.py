@@ -85,3 +85,49 @@ def with_node_job(state, node, arrival_s, compute_s, slot=0):
         node_job_arrival_s=state.node_job_arrival_s.at[node, slot].set(arrival_s),
         node_job_compute_s=state.node_job_compute_s.at[node, slot].set(compute_s),
     )
+
+
+def two_node_params(fast_s=2e-3, slow_s=40e-3, capacity_bps=1e9, prop_s=1e-3):
+    """Access point 0 with two candidates (class 0): slot 0 = node 1 over link 0 with a device
+    computing in `fast_s`, slot 1 = node 2 over link 1 computing in `slow_s`; one path each."""
+    links = np.zeros((1, 1, 2, 1, 1), np.int32)
+    links[0, 0, 1] = 1
+    hop_mask = np.ones((1, 1, 2, 1, 1), bool)
+    f = lambda x: jnp.full((2,), x, jnp.float32)  # noqa: E731
+    per_hop = lambda x: jnp.full((1, 1, 2, 1, 1), x, jnp.float32)  # noqa: E731
+    compute = jnp.asarray([[fast_s, slow_s]], jnp.float32)
+    return SimParams(
+        link_capacity_bps=f(capacity_bps),
+        link_rate_bps=f(capacity_bps),
+        link_prop_s=f(prop_s),
+        link_bg_util=f(0.0),
+        link_bg_wait_s=f(0.0),
+        node_device=jnp.asarray([0, 0, 1], jnp.int32),
+        cand_node=jnp.asarray([[[1, 2]]], jnp.int32),
+        cand_mask=jnp.ones((1, 1, 2), bool),
+        path_links=jnp.asarray(links),
+        hop_mask=jnp.asarray(hop_mask),
+        path_mask=jnp.ones((1, 1, 2, 1), bool),
+        cand_device=jnp.asarray([[[0, 1]]], jnp.int32),
+        hop_capacity_bps=per_hop(capacity_bps),
+        hop_rate_bps=per_hop(capacity_bps),
+        hop_prop_s=per_hop(prop_s),
+        hop_bg_wait_s=per_hop(0.0),
+        hop_bg_util=per_hop(0.0),
+        true_compute_s=compute,
+        pred_compute_s=compute,
+        packet_bytes=jnp.asarray(9000.0, jnp.float32),
+        probe_bytes=jnp.asarray(64.0, jnp.float32),
+    )
+
+
+def one_arch_tasks(rate_hz=5.0, size_bytes=1e6, num_access_points=1):
+    """A TaskDistribution of one architecture and a fixed size."""
+    from cpnjax.sim.tasks import TaskDistribution
+
+    return TaskDistribution(
+        rate_hz=jnp.asarray(rate_hz, jnp.float32),
+        num_access_points=jnp.asarray(num_access_points, jnp.int32),
+        arch_pool=jnp.zeros((1,), jnp.int32),
+        log_size_range=jnp.log(jnp.asarray([size_bytes, size_bytes], jnp.float32)),
+    )

@@ -175,7 +175,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def write_table5(rows: list[dict], info: dict, out_dir: Path, config: dict) -> None:
-    from cpnjax.evaluate import atomic_csv, atomic_text
+    from cpnjax.io import atomic_csv, atomic_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_csv(out_dir / "table5.csv", rows)

@@ -73,6 +73,7 @@ class Scenario:
       background_demand_bps: (num_nodes, num_nodes) the background demand that makes it, routed
         on shortest paths by routing weight (`network.shortest_path_links`).
       candidates: padded candidate nodes and paths per (access point, class).
+      arrival_rate_hz: the Poisson rate of the task stream (config.load times the capacity rate).
       tasks: the task stream.
     """
 
@@ -87,6 +88,7 @@ class Scenario:
     background_bps: np.ndarray
     background_demand_bps: np.ndarray
     candidates: CandidateTable
+    arrival_rate_hz: float
     tasks: TaskStream
 
     @property
@@ -173,6 +175,7 @@ def make_scenario(config: ScenarioConfig, seed: int, table: LatencyTable | None 
         background_bps=background,
         background_demand_bps=background_tm,
         candidates=candidates,
+        arrival_rate_hz=float(rate_hz),
         tasks=tasks,
     )
 

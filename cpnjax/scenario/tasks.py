@@ -35,6 +35,14 @@ class TaskStream:
         return np.cumsum(self.interarrival_s.astype(np.float64))
 
 
+def arch_pool(flops_m: np.ndarray, task_type: str) -> np.ndarray:
+    """(P,) int64 the architectures a task type draws from, uniformly: every one, or for
+    `compute` the heaviest quarter by FLOPs."""
+    if task_type == "compute":
+        return np.flatnonzero(flops_m >= np.quantile(flops_m, 0.75))
+    return np.arange(flops_m.shape[0])
+
+
 def generate_tasks(
     rng: np.random.Generator,
     num_tasks: int,
@@ -63,8 +71,7 @@ def generate_tasks(
     if not 0 < lo <= hi:
         raise ValueError(f"size range must satisfy 0 < low <= high, got {size_range_bytes}")
     if task_type == "compute":
-        heavy = np.flatnonzero(flops_m >= np.quantile(flops_m, 0.75))
-        arch = rng.choice(heavy, size=num_tasks)
+        arch = rng.choice(arch_pool(flops_m, task_type), size=num_tasks)
     else:
         arch = rng.integers(0, flops_m.shape[0], size=num_tasks)
     if task_type == "io":

@@ -1,0 +1,57 @@
+"""Atomic file writers shared by every layer (results, tables, configs): temp file + rename, so a
+reader never sees a half-written file. Host-only."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def atomic_text(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically."""
+    path = Path(path)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+        f.write(text)
+    os.replace(f.name, path)
+
+
+def atomic_csv(path: Path, rows: Sequence[dict]) -> None:
+    """Write dict rows (the first row's keys are the header) to `path` atomically."""
+    path = Path(path)
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, delete=False, suffix=".tmp", newline=""
+    ) as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(f.name, path)
+
+
+def atomic_json(path: Path, obj) -> None:
+    """Write `obj` as indented JSON (non-JSON values by str) atomically."""
+    atomic_text(path, json.dumps(obj, indent=2, default=str))
+
+
+def atomic_figure(fig, path: Path, dpi: int = 120) -> None:
+    """Save a matplotlib figure atomically (png)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=dpi)
+    os.replace(tmp, path)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a result depends on (for config.json beside results)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("cpnjax", "jax", "jaxlib", "flax", "optax", "jraph", "orbax-checkpoint", "numpy"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out

@@ -1,0 +1,41 @@
+"""A trained agent read back from its run directory, as a deterministic policy (host-side)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from cpnjax.policies.learned import learned_policy
+from cpnjax.sim import Policy
+from cpnjax.train import checkpoint
+from cpnjax.train.actor_critic import make_network
+from cpnjax.train.run import AGENT_NAMES, RunSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class Agent:
+    name: str  # rlms | mlp | dqn: its name in tables
+    policy: Policy
+    spec: RunSpec
+    scenario_size: dict
+
+
+def load_agent(run_dir: Path) -> Agent:
+    """The latest checkpoint of a `cpnjax train` run; CheckpointError if it is none."""
+    stored = checkpoint.read_config(run_dir)
+    spec = RunSpec.from_json(stored["spec"])
+    params = checkpoint.restore_params(run_dir)
+    policy = learned_policy(make_network(spec.train), params, spec.train.split_cut)
+    return Agent(AGENT_NAMES[spec.train.agent], policy, spec, stored["scenario_size"])
+
+
+def check_scenario(agent: Agent, size: dict, run_dir: Path) -> None:
+    """The MLP reads a flat vector of N x K features: refuse another (N, K). SyncGNN's
+    networks are per vertex and serve any size."""
+    keys = ("num_candidates", "num_paths")
+    mine = {k: agent.scenario_size[k] for k in keys}
+    theirs = {k: size[k] for k in keys}
+    if agent.spec.train.agent == "mlp" and mine != theirs:
+        raise checkpoint.CheckpointError(
+            f"{run_dir}: an MLP agent trained for {mine} cannot schedule a scenario with {theirs}"
+        )

@@ -1,0 +1,275 @@
+"""A training run on one CPN instance: chunks of jitted updates, validation, checkpoints, curve.
+
+The host loop calls one jitted function, `chunk_updates` updates at a time (compiled once), and
+between chunks evaluates the deterministic policy on a fixed validation stream (a host-drawn
+stream of `validation_tasks` tasks that neither training, which draws its tasks in JAX, nor the
+scenario's own evaluation stream share), saves a checkpoint, and appends a row to the curve.
+Base1-4 and greedy-joint are scored on the same validation stream once, before the training
+clock starts. Resuming restores the whole TrainState and the curve, so a resumed run ends with
+exactly the parameters of an uninterrupted one (same chunks, same program, same inputs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from cpnjax.io import atomic_csv, atomic_figure, atomic_json, package_versions
+from cpnjax.policies import get_policy
+from cpnjax.policies.learned import learned_policy
+from cpnjax.scenario import Scenario, ScenarioConfig, make_scenario
+from cpnjax.scenario.tasks import generate_tasks
+from cpnjax.sim import SimConfig, make_params, reset, rollout, task_arrays
+from cpnjax.sim.tasks import task_distribution
+from cpnjax.train import checkpoint
+from cpnjax.train.actor_critic import TrainConfig, make_trainer
+from cpnjax.train.env import EnvConfig
+
+BASELINES = ("base1", "base2", "base3", "base4", "greedy")
+AGENT_NAMES = {"syncgnn": "rlms", "mlp": "mlp", "dqn": "dqn"}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """What a run directory is: scenario, seed, trainer config and the host loop's cadence."""
+
+    scenario: ScenarioConfig
+    seed: int
+    train: TrainConfig
+    chunk_updates: int = 10  # updates between validations and checkpoints
+    validation_tasks: int = 100
+
+    def to_json(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self), default=list))
+
+    @classmethod
+    def from_json(cls, d: dict) -> RunSpec:
+        env = d["train"]["env"]
+        env = EnvConfig(
+            episode_tasks=env["episode_tasks"],
+            load_scale_range=tuple(env["load_scale_range"]),
+            sim=SimConfig(**env["sim"]),
+        )
+        train = TrainConfig(**{**d["train"], "env": env})
+        scen = {k: tuple(v) if isinstance(v, list) else v for k, v in d["scenario"].items()}
+        return cls(
+            scenario=ScenarioConfig(**scen),
+            seed=d["seed"],
+            train=train,
+            chunk_updates=d["chunk_updates"],
+            validation_tasks=d["validation_tasks"],
+        )
+
+
+def scenario_size(scenario: Scenario) -> dict:
+    """The array sizes a checkpoint is tied to."""
+    c = scenario.candidates
+    return {
+        "num_nodes": scenario.topology.num_nodes,
+        "num_links": scenario.topology.num_links,
+        "num_candidates": int(c.node.shape[-1]),
+        "num_paths": int(c.path_mask.shape[-1]),
+        "max_hops": int(c.hop_mask.shape[-1]),
+    }
+
+
+def validation_stream(scenario: Scenario, num_tasks: int):
+    """A fixed host stream of the scenario's task law, seeded apart from its own stream."""
+    from cpnjax.latency import load_latency_table
+
+    cfg = scenario.config
+    rng = np.random.default_rng([scenario.seed, 7919])
+    stream = generate_tasks(
+        rng,
+        num_tasks,
+        len(scenario.access_points),
+        scenario.arrival_rate_hz,
+        cfg.task_type,
+        load_latency_table().flops_m,
+        cfg.size_range_bytes,
+        cfg.io_size_bytes,
+    )
+    return task_arrays(stream)
+
+
+def check_compatible(stored: dict, spec: RunSpec, size: dict, run_dir: Path) -> None:
+    """CheckpointError (one line) unless `spec` may continue the run stored in `run_dir`."""
+    old = RunSpec.from_json(stored["spec"])
+    if old.train.agent != spec.train.agent:
+        raise checkpoint.CheckpointError(
+            f"{run_dir} holds a {old.train.agent} agent, not {spec.train.agent}"
+        )
+    if stored["scenario_size"] != size:
+        raise checkpoint.CheckpointError(
+            f"{run_dir} was trained on a scenario of size {stored['scenario_size']}, not {size}"
+        )
+    same = dataclasses.replace(
+        spec, train=dataclasses.replace(spec.train, num_updates=old.train.num_updates)
+    )
+    if same != old:
+        a, b = old.to_json(), same.to_json()
+        diff = _first_difference(a, b)
+        raise checkpoint.CheckpointError(f"{run_dir} was made with a different {diff}")
+
+
+def _first_difference(a, b, prefix=""):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in a:
+            if a[k] != b.get(k):
+                return _first_difference(a[k], b.get(k), f"{prefix}{k}.")
+    return f"{prefix.rstrip('.')} ({a} vs {b})"
+
+
+def train_run(
+    spec: RunSpec,
+    run_dir: Path,
+    resume: bool = False,
+    progress: bool = True,
+    score_baselines: bool = True,
+) -> dict:
+    """Train (or continue training) into `run_dir`; returns the summary written to
+    config.json. Raises CheckpointError / ValueError on bad input before writing anything.
+    score_baselines=False skips Base1-4 and greedy-joint on the validation stream (tests)."""
+    spec.train.validate()
+    run_dir = Path(run_dir)
+    if not resume and (run_dir / checkpoint.CHECKPOINTS).exists():
+        raise checkpoint.CheckpointError(f"{run_dir} already holds a run; use --resume")
+    stored = checkpoint.read_config(run_dir) if resume else None
+    scenario = make_scenario(spec.scenario, spec.seed)
+    size = scenario_size(scenario)
+    if stored is not None:
+        check_compatible(stored, spec, size, run_dir)
+    sim_params = make_params(scenario)
+    trainer = make_trainer(spec.train, sim_params, task_distribution(scenario))
+    val_tasks = validation_stream(scenario, spec.validation_tasks)
+    key = jax.random.key(spec.seed)
+
+    def mean_ms(policy, params=None):
+        infos = rollout(sim_params, reset(sim_params, key), val_tasks, policy, SimConfig())[1]
+        return infos.response_s.mean() * 1e3
+
+    baselines_start = time.perf_counter()
+    names = BASELINES if score_baselines else ()
+    score = jax.jit(mean_ms, static_argnums=0)
+    baselines = {n: float(score(get_policy(n))) for n in names}
+    baselines_s = time.perf_counter() - baselines_start
+    validate = jax.jit(lambda p: mean_ms(learned_policy(trainer.network, p, spec.train.split_cut)))
+    chunk = jax.jit(
+        lambda s: jax.lax.scan(lambda s, _: trainer.update(s), s, None, spec.chunk_updates)
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    mgr = checkpoint.manager(run_dir)
+    start = time.perf_counter()
+    if stored is not None:
+        template = jax.eval_shape(trainer.init, key)
+        state, prog = checkpoint.restore_state(mgr, template)
+        curve, wall0 = prog["curve"], prog["wall_s"]
+    else:
+        state = jax.jit(trainer.init)(key)
+        first = float(validate(state.params))
+        curve, wall0 = [_row(state, 0, time.perf_counter() - start, first, None)], 0.0
+    summary = {
+        "spec": spec.to_json(),
+        "scenario_size": size,
+        "scenario_summary": scenario.summary(),
+        "agent_name": AGENT_NAMES[spec.train.agent],
+        "validation_baselines_ms": baselines,
+        "baselines_eval_s": baselines_s,
+        "versions": package_versions(),
+        "device": str(jax.devices()[0].device_kind),
+    }
+    atomic_json(run_dir / checkpoint.CONFIG_FILE, summary)
+    total = math.ceil(spec.train.num_updates / spec.chunk_updates) * spec.chunk_updates
+    bar = tqdm(
+        total=total,
+        initial=int(state.update),
+        unit="upd",
+        disable=not progress,
+        desc=f"train {spec.train.agent}/{spec.train.algo}",
+    )
+    best_base = min((baselines[b] for b in BASELINES[:4] if b in baselines), default=np.nan)
+    while int(state.update) < total:
+        t0 = time.perf_counter()
+        state, metrics = chunk(state)
+        val = float(validate(state.params))
+        wall = wall0 + time.perf_counter() - start
+        steps = int(state.update) * spec.train.steps_per_update
+        curve.append(_row(state, spec.train.steps_per_update, wall, val, metrics))
+        checkpoint.save(mgr, state, {"curve": curve, "wall_s": wall})
+        bar.update(spec.chunk_updates)
+        rate = spec.chunk_updates * spec.train.steps_per_update / (time.perf_counter() - t0)
+        bar.set_postfix_str(
+            f"steps {steps:,} ({rate:,.0f}/s) val {val:.2f} ms"
+            f" greedy {baselines.get('greedy', np.nan):.2f}"
+            f" best Base {best_base:.2f}"
+        )
+    bar.close()
+    mgr.close()
+    summary["curve_final"] = curve[-1] if curve else None
+    summary["beats_every_base_at"] = next(
+        (
+            {"env_steps": r["env_steps"], "wall_s": r["wall_s"]}
+            for r in curve
+            if r["mean_response_ms"] < best_base
+        ),
+        None,
+    )
+    atomic_json(run_dir / checkpoint.CONFIG_FILE, summary)
+    if curve:
+        atomic_csv(run_dir / "curve.csv", curve)
+        plot_curve(
+            curve,
+            baselines,
+            run_dir / "curve.png",
+            f"{scenario.topology.name}: {AGENT_NAMES[spec.train.agent]} ({spec.train.algo})",
+        )
+    return summary
+
+
+def _row(state, steps_per_update: int, wall_s: float, val_ms: float, metrics) -> dict:
+    """One row of curve.csv (metrics: a chunk's per-update metrics, None before training)."""
+    mean = (lambda k: float(np.mean(metrics[k]))) if metrics else (lambda k: float("nan"))
+    return {
+        "update": int(state.update),
+        "env_steps": int(state.update) * steps_per_update,
+        "wall_s": round(wall_s, 3),
+        "mean_response_ms": val_ms,
+        "train_response_ms": mean("response_ms"),
+        "critic_loss": mean("critic_loss"),
+        "entropy": mean("entropy"),
+        "split_log_std": float(state.params["params"]["split_log_std"]),
+    }
+
+
+def plot_curve(curve: list[dict], baselines: dict, path: Path, title: str) -> None:
+    """Validation mean response against env steps and wall seconds, baselines as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
+    y = [r["mean_response_ms"] for r in curve]
+    for ax, x_key, label in zip(
+        axes, ("env_steps", "wall_s"), ("env steps", "wall seconds"), strict=True
+    ):
+        ax.plot([r[x_key] for r in curve], y, marker=".", color="k", label="agent (greedy mode)")
+        for i, (name, v) in enumerate(baselines.items()):
+            ax.axhline(v, ls="--", lw=1, color=f"C{i}", label=name)
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("validation mean response (ms)")
+    axes[0].set_title(title)
+    axes[1].legend(fontsize=8)
+    values = [*y, *baselines.values()]
+    axes[0].set_ylim(0.9 * min(values), 1.05 * max(values))
+    fig.tight_layout()
+    atomic_figure(fig, path)
+    plt.close(fig)

@@ -1,0 +1,118 @@
+"""Actor-critic trainer: advantage sign, one trace, determinism, sampler law."""
+
+import dataclasses
+
+import chex
+import jax
+import numpy as np
+from helpers import one_arch_tasks, two_node_params
+from scipy import stats
+
+from cpnjax.latency import load_latency_table
+from cpnjax.scenario import ScenarioConfig, make_scenario
+from cpnjax.scenario.tasks import generate_tasks
+from cpnjax.sim.tasks import sample_task, task_distribution
+from cpnjax.train import EnvConfig, TrainConfig, make_train, make_trainer
+
+
+def p_fast(trainer, state):
+    """Mean probability the policy gives the fast node over its environments' current tasks."""
+    from cpnjax.policies.features import graph_features
+    from cpnjax.train.env import env_observe
+
+    cfg = EnvConfig()
+    obs = jax.vmap(env_observe, in_axes=(None, 0, None))(two_node_params(), state.env, cfg)
+    out = jax.vmap(trainer.network.apply, in_axes=(None, 0))(
+        state.params, jax.vmap(graph_features)(obs)
+    )
+    return float(jax.nn.softmax(out.node_logits)[:, 0].mean())
+
+
+def test_advantage_sign_raises_the_better_node():
+    cfg = dataclasses.replace(
+        TrainConfig.test(),
+        algo="a2c",
+        optimizer="adam",
+        lr=3e-3,
+        num_envs=32,
+        rollout_steps=8,
+        max_grad_norm=None,
+    )
+    trainer = make_trainer(cfg, two_node_params(), one_arch_tasks())
+    update = jax.jit(trainer.update)
+    state = jax.jit(trainer.init)(jax.random.key(0))
+    before = p_fast(trainer, state)
+    for _ in range(15):
+        state, _ = update(state)
+    after = p_fast(trainer, state)
+    assert after > before + 0.1, (before, after)
+
+
+def test_update_traces_once_across_updates_and_scenarios():
+    sc = [make_scenario(dataclasses.replace(ScenarioConfig.test(), max_hops=8), s) for s in (0, 3)]
+    from cpnjax.sim import make_params
+
+    cfg = TrainConfig.test()
+    trainers = [make_trainer(cfg, make_params(s), task_distribution(s)) for s in sc]
+    assert all(s.candidates.path_links.shape == sc[0].candidates.path_links.shape for s in sc)
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def update(sim_params, tasks, state):
+        return make_trainer(cfg, sim_params, tasks).update(state)[0]
+
+    chex.clear_trace_counter()
+    for s, trainer in zip(sc, trainers, strict=True):
+        state = jax.jit(trainer.init)(jax.random.key(0))
+        from cpnjax.sim import make_params
+
+        p, d = make_params(s), task_distribution(s)
+        state = update(p, d, state)
+        state = update(p, d, state)
+    assert int(state.update) == 2
+
+
+def test_make_train_is_deterministic_and_finite():
+    sc = make_scenario(ScenarioConfig.test(), 0)
+    from cpnjax.sim import make_params
+
+    params, tasks = make_params(sc), task_distribution(sc)
+    for algo in ("ppo", "a2c"):
+        train = jax.jit(
+            make_train(dataclasses.replace(TrainConfig.test(), algo=algo), params, tasks)
+        )
+        a, metrics = train(jax.random.key(4))
+        b, _ = train(jax.random.key(4))
+        chex.assert_trees_all_equal(a.params, b.params)
+        assert all(np.isfinite(np.asarray(v)).all() for v in metrics.values())
+        assert metrics["response_ms"].shape == (TrainConfig.test().num_updates,)
+
+
+def test_jax_task_sampler_has_the_host_generator_law():
+    sc = make_scenario(ScenarioConfig.test(), 2)
+    dist = task_distribution(sc)
+    n = 4000
+    tasks = jax.jit(jax.vmap(lambda k: sample_task(dist, k)))(
+        jax.random.split(jax.random.key(0), n)
+    )
+    cfg = sc.config
+    host = generate_tasks(
+        np.random.default_rng(9),
+        n,
+        len(sc.access_points),
+        sc.arrival_rate_hz,
+        cfg.task_type,
+        load_latency_table().flops_m,
+        cfg.size_range_bytes,
+        cfg.io_size_bytes,
+    )
+    for field in ("interarrival_s", "size_bytes", "arch"):
+        a, b = np.asarray(getattr(tasks, field), float), getattr(host, field).astype(float)
+        assert stats.ks_2samp(a, b).pvalue > 1e-3, field
+        np.testing.assert_allclose(np.mean(a), np.mean(b), rtol=0.08)
+    counts = np.bincount(np.asarray(tasks.access_point), minlength=len(sc.access_points))
+    expected = np.full(len(sc.access_points), n / len(sc.access_points))
+    assert stats.chisquare(counts, expected).pvalue > 1e-3
+    np.testing.assert_allclose(
+        np.mean(np.asarray(tasks.interarrival_s)), 1 / sc.arrival_rate_hz, rtol=0.08
+    )

@@ -1,0 +1,98 @@
+"""`cpnjax train`: checkpoints, exact resume after SIGKILL, refusals."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import chex
+import pytest
+
+from cpnjax.cli import main
+from cpnjax.train.checkpoint import restore_params
+
+# 8 environments x 16 steps, 40 updates in 4 checkpointed chunks of 10.
+SMALL = [
+    "--topology",
+    "abilene",
+    "--envs",
+    "8",
+    "--env-steps",
+    "5120",
+    "--seed",
+    "3",
+    "--skip-baselines",
+    "--no-progress",
+]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train") / "full"
+    assert main(["train", *SMALL, "--out", str(out)]) == 0
+    return out
+
+
+def test_train_writes_curve_checkpoint_and_config(uninterrupted):
+    config = json.loads((uninterrupted / "config.json").read_text())
+    assert config["agent_name"] == "rlms"
+    assert config["spec"]["train"]["num_updates"] == 40
+    rows = (uninterrupted / "curve.csv").read_text().splitlines()
+    assert rows[0].startswith("update,env_steps,wall_s,mean_response_ms")
+    assert len(rows) == 1 + 5  # before training and after each of 4 chunks
+    assert (uninterrupted / "curve.png").stat().st_size > 10_000
+    assert sorted(os.listdir(uninterrupted / "checkpoints")) == ["30", "40"]
+
+
+def test_sigkill_and_resume_ends_with_the_uninterrupted_params(uninterrupted, tmp_path):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cpnjax.cli", "train", *SMALL, "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    while not (out / "checkpoints" / "20").is_dir():
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = sorted(int(s) for s in os.listdir(out / "checkpoints") if s.isdigit())
+    assert done[-1] < 40, "killed too late to test resuming"
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 0
+    chex.assert_trees_all_equal(restore_params(out), restore_params(uninterrupted))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--agent", "gat"], "unknown agent"),
+        (["--algo", "sac"], "unknown algo"),
+        (["--env-steps", "-5"], "--env-steps must be a positive integer"),
+        (["--envs", "0"], "--envs must be a positive integer"),
+        (["--load-range", "0.3"], "--load-range must be two numbers"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "never"
+    assert main(["train", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not out.exists()
+
+
+def test_resume_refuses_a_missing_or_mismatched_checkpoint(uninterrupted, tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "is not a training run" in capsys.readouterr().err
+    before = sorted(os.listdir(uninterrupted / "checkpoints"))
+    assert main(["train", "--resume", str(uninterrupted), "--agent", "mlp"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds a syncgnn agent, not mlp" in err[0]
+    assert main(["train", "--resume", str(uninterrupted), "--topology", "tiscali"]) == 2
+    assert "trained on a scenario of size" in capsys.readouterr().err
+    assert main(["train", *SMALL, "--out", str(uninterrupted)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert sorted(os.listdir(uninterrupted / "checkpoints")) == before
