@@ -53,8 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     ad.add_argument("--out", type=Path, default=None, help="default: predictors/<device>_n<N>")
     tr = sub.add_parser("train", help="train the learned scheduler on one scenario")
     tr.add_argument("--topology", default=None, help="shipped name or JSON path (abilene)")
-    tr.add_argument("--agent", default=None, help="syncgnn | mlp (default syncgnn)")
-    tr.add_argument("--algo", default=None, help="a2c | ppo (default ppo)")
+    tr.add_argument("--agent", default=None, help="syncgnn | mlp | dqn (default syncgnn)")
+    tr.add_argument("--algo", default=None, help="a2c | ppo (default ppo; syncgnn and mlp)")
+    tr.add_argument("--dqn-reward", default=None, help="bandwidth | latency (default bandwidth)")
     tr.add_argument("--env-steps", type=int, default=None, help="training env steps (600k)")
     tr.add_argument("--envs", type=int, default=None, help="parallel environments (256)")
     tr.add_argument("--load", type=float, default=None, help="arrival load (ScenarioConfig)")
@@ -80,14 +81,20 @@ def train_command(args: argparse.Namespace) -> None:
     from cpnjax.scenario import ScenarioConfig
     from cpnjax.train.actor_critic import AGENTS, ALGOS, TrainConfig
     from cpnjax.train.checkpoint import read_config
+    from cpnjax.train.dqn import REWARDS, DQNConfig
     from cpnjax.train.run import RunSpec, train_run
 
     if (args.out is None) == (args.resume is None):
         raise ValueError("give exactly one of --out DIR (new run) or --resume DIR")
-    if args.agent is not None and args.agent not in AGENTS:
-        raise ValueError(f"unknown agent {args.agent!r}; expected one of {', '.join(AGENTS)}")
+    agents = (*AGENTS, "dqn")
+    if args.agent is not None and args.agent not in agents:
+        raise ValueError(f"unknown agent {args.agent!r}; expected one of {', '.join(agents)}")
     if args.algo is not None and args.algo not in ALGOS:
         raise ValueError(f"unknown algo {args.algo!r}; expected one of {', '.join(ALGOS)}")
+    if args.algo is not None and args.agent == "dqn":
+        raise ValueError("--algo applies to the syncgnn and mlp agents, not dqn")
+    if args.dqn_reward is not None and args.dqn_reward not in REWARDS:
+        raise ValueError(f"unknown --dqn-reward {args.dqn_reward!r}; expected one of {REWARDS}")
     for name in ("env_steps", "envs"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -95,7 +102,8 @@ def train_command(args: argparse.Namespace) -> None:
     if args.resume is not None:
         spec = RunSpec.from_json(read_config(args.resume)["spec"])
     else:
-        spec = RunSpec(ScenarioConfig.default(), 0, TrainConfig.default())
+        kind = DQNConfig if args.agent == "dqn" else TrainConfig
+        spec = RunSpec(ScenarioConfig.default(), 0, kind.default())
     scen, train = {}, {}
     for arg, field in (
         ("topology", "topology"),
@@ -104,7 +112,8 @@ def train_command(args: argparse.Namespace) -> None:
     ):
         if getattr(args, arg) is not None:
             scen[field] = getattr(args, arg)
-    for arg, field in (("agent", "agent"), ("algo", "algo"), ("envs", "num_envs")):
+    pairs = (("agent", "agent"), ("algo", "algo"), ("envs", "num_envs"), ("dqn_reward", "reward"))
+    for arg, field in pairs:
         if getattr(args, arg) is not None:
             train[field] = getattr(args, arg)
     train_cfg = dataclasses.replace(spec.train, **train)

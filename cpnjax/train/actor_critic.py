@@ -21,6 +21,7 @@ Algorithms:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -30,6 +31,7 @@ from flax import struct
 
 from cpnjax.policies import distributions
 from cpnjax.policies.features import GraphFeatures, graph_features
+from cpnjax.policies.learned import learned_policy
 from cpnjax.policies.networks import ActorCritic
 from cpnjax.sim import SimParams
 from cpnjax.sim.tasks import TaskDistribution
@@ -73,9 +75,7 @@ class TrainConfig:
     def paper(cls) -> TrainConfig:
         """The paper's update: TD(0) actor-critic, plain SGD, lr 0.1 (actors and critic),
         gamma 0.99, no clipping, no entropy term."""
-        return cls(
-            algo="a2c", optimizer="sgd", lr=0.1, gamma=0.99, vf_coef=1.0, max_grad_norm=None
-        )
+        return cls(algo="a2c", optimizer="sgd", lr=0.1, gamma=0.99, vf_coef=1.0, max_grad_norm=None)
 
     @classmethod
     def test(cls) -> TrainConfig:
@@ -144,10 +144,12 @@ class Transition(NamedTuple):
 
 
 class Trainer(NamedTuple):
-    init: callable
-    update: callable
+    """What the run loop needs of a trainer (actor-critic or DQN)."""
+
+    init: Callable  # key -> state
+    update: Callable  # state -> (state, metrics)
+    policy: Callable  # network params -> deterministic Policy
     network: ActorCritic
-    optimizer: optax.GradientTransformation
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -309,7 +311,10 @@ def make_trainer(config: TrainConfig, sim_params: SimParams, tasks: TaskDistribu
         )
         return advantage, advantage + value
 
-    return Trainer(init=init, update=update, network=net, optimizer=tx)
+    def policy(params):
+        return learned_policy(net, params, config.split_cut)
+
+    return Trainer(init=init, update=update, policy=policy, network=net)
 
 
 def flat(x: jax.Array) -> jax.Array:

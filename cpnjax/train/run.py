@@ -12,10 +12,13 @@ exactly the parameters of an uninterrupted one (same chunks, same program, same 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -23,13 +26,13 @@ from tqdm import tqdm
 
 from cpnjax.io import atomic_csv, atomic_figure, atomic_json, package_versions
 from cpnjax.policies import get_policy
-from cpnjax.policies.learned import learned_policy
 from cpnjax.scenario import Scenario, ScenarioConfig, make_scenario
 from cpnjax.scenario.tasks import generate_tasks
 from cpnjax.sim import SimConfig, make_params, reset, rollout, task_arrays
 from cpnjax.sim.tasks import task_distribution
-from cpnjax.train import checkpoint
-from cpnjax.train.actor_critic import TrainConfig, make_trainer
+from cpnjax.train import actor_critic, checkpoint, dqn
+from cpnjax.train.actor_critic import TrainConfig
+from cpnjax.train.dqn import DQNConfig
 from cpnjax.train.env import EnvConfig
 
 BASELINES = ("base1", "base2", "base3", "base4", "greedy")
@@ -42,7 +45,7 @@ class RunSpec:
 
     scenario: ScenarioConfig
     seed: int
-    train: TrainConfig
+    train: TrainConfig | DQNConfig
     chunk_updates: int = 10  # updates between validations and checkpoints
     validation_tasks: int = 100
 
@@ -57,7 +60,8 @@ class RunSpec:
             load_scale_range=tuple(env["load_scale_range"]),
             sim=SimConfig(**env["sim"]),
         )
-        train = TrainConfig(**{**d["train"], "env": env})
+        kind = DQNConfig if d["train"]["agent"] == "dqn" else TrainConfig
+        train = kind(**{**d["train"], "env": env})
         scen = {k: tuple(v) if isinstance(v, list) else v for k, v in d["scenario"].items()}
         return cls(
             scenario=ScenarioConfig(**scen),
@@ -66,6 +70,50 @@ class RunSpec:
             chunk_updates=d["chunk_updates"],
             validation_tasks=d["validation_tasks"],
         )
+
+
+def build_trainer(config: TrainConfig | DQNConfig, sim_params, tasks) -> actor_critic.Trainer:
+    """The actor-critic or the DQN trainer, by the config's kind."""
+    module = dqn if isinstance(config, DQNConfig) else actor_critic
+    return module.make_trainer(config, sim_params, tasks)
+
+
+class Compiled(NamedTuple):
+    init: Callable  # (sim_params, tasks, key) -> state
+    chunk: Callable  # (sim_params, tasks, state) -> (state, metrics (chunk_updates,))
+    validate: Callable  # (sim_params, tasks, val_tasks, key, net_params) -> () mean ms
+
+
+@functools.cache
+def compiled(config: TrainConfig | DQNConfig, chunk_updates: int) -> Compiled:
+    """The jitted functions of a trainer config. The scenario's arrays are arguments, not
+    constants, so one compile serves every scenario of the same array sizes in a process
+    (several seeds or loads of one topology)."""
+
+    def init(sim_params, tasks, key):
+        return build_trainer(config, sim_params, tasks).init(key)
+
+    def chunk(sim_params, tasks, state):
+        update = build_trainer(config, sim_params, tasks).update
+        return jax.lax.scan(lambda s, _: update(s), state, None, chunk_updates)
+
+    def validate(sim_params, tasks, val_tasks, key, net_params):
+        policy = build_trainer(config, sim_params, tasks).policy(net_params)
+        return mean_response_ms(policy, sim_params, val_tasks, key)
+
+    return Compiled(jax.jit(init), jax.jit(chunk), jax.jit(validate))
+
+
+def mean_response_ms(policy, sim_params, tasks, key) -> jax.Array:
+    """() mean response (ms) of a policy on a task stream from an idle network."""
+    infos = rollout(sim_params, reset(sim_params, key), tasks, policy, SimConfig())[1]
+    return infos.response_s.mean() * 1e3
+
+
+@functools.cache
+def score_baseline(name: str) -> Callable:
+    """Jitted (sim_params, tasks, key) -> mean response (ms) of a named baseline."""
+    return jax.jit(functools.partial(mean_response_ms, get_policy(name)))
 
 
 def scenario_size(scenario: Scenario) -> dict:
@@ -147,34 +195,34 @@ def train_run(
     if stored is not None:
         check_compatible(stored, spec, size, run_dir)
     sim_params = make_params(scenario)
-    trainer = make_trainer(spec.train, sim_params, task_distribution(scenario))
+    dist = task_distribution(scenario)
     val_tasks = validation_stream(scenario, spec.validation_tasks)
     key = jax.random.key(spec.seed)
-
-    def mean_ms(policy, params=None):
-        infos = rollout(sim_params, reset(sim_params, key), val_tasks, policy, SimConfig())[1]
-        return infos.response_s.mean() * 1e3
-
+    fns = compiled(spec.train, spec.chunk_updates)
     baselines_start = time.perf_counter()
     names = BASELINES if score_baselines else ()
-    score = jax.jit(mean_ms, static_argnums=0)
-    baselines = {n: float(score(get_policy(n))) for n in names}
+    baselines = {n: float(score_baseline(n)(sim_params, val_tasks, key)) for n in names}
     baselines_s = time.perf_counter() - baselines_start
-    validate = jax.jit(lambda p: mean_ms(learned_policy(trainer.network, p, spec.train.split_cut)))
-    chunk = jax.jit(
-        lambda s: jax.lax.scan(lambda s, _: trainer.update(s), s, None, spec.chunk_updates)
-    )
+
+    def validate(net_params):
+        return fns.validate(sim_params, dist, val_tasks, key, net_params)
+
+    def chunk(state):
+        return fns.chunk(sim_params, dist, state)
+
     run_dir.mkdir(parents=True, exist_ok=True)
     mgr = checkpoint.manager(run_dir)
     start = time.perf_counter()
     if stored is not None:
-        template = jax.eval_shape(trainer.init, key)
+        template = jax.eval_shape(fns.init, sim_params, dist, key)
         state, prog = checkpoint.restore_state(mgr, template)
         curve, wall0 = prog["curve"], prog["wall_s"]
     else:
-        state = jax.jit(trainer.init)(key)
+        state = fns.init(sim_params, dist, key)
         first = float(validate(state.params))
-        curve, wall0 = [_row(state, 0, time.perf_counter() - start, first, None)], 0.0
+        names = sorted(jax.eval_shape(chunk, state)[1])
+        nan_metrics = {k: np.full(1, np.nan) for k in names}
+        curve, wall0 = [_row(state, 0, time.perf_counter() - start, first, nan_metrics)], 0.0
     summary = {
         "spec": spec.to_json(),
         "scenario_size": size,
@@ -213,6 +261,14 @@ def train_run(
     bar.close()
     mgr.close()
     summary["curve_final"] = curve[-1] if curve else None
+    summary["within_2pct_of_greedy_at"] = next(
+        (
+            {"env_steps": r["env_steps"], "wall_s": r["wall_s"]}
+            for r in curve
+            if r["mean_response_ms"] <= 1.02 * baselines.get("greedy", np.nan)
+        ),
+        None,
+    )
     summary["beats_every_base_at"] = next(
         (
             {"env_steps": r["env_steps"], "wall_s": r["wall_s"]}
@@ -233,19 +289,18 @@ def train_run(
     return summary
 
 
-def _row(state, steps_per_update: int, wall_s: float, val_ms: float, metrics) -> dict:
-    """One row of curve.csv (metrics: a chunk's per-update metrics, None before training)."""
-    mean = (lambda k: float(np.mean(metrics[k]))) if metrics else (lambda k: float("nan"))
-    return {
+def _row(state, steps_per_update: int, wall_s: float, val_ms: float, metrics: dict) -> dict:
+    """One row of curve.csv: the validation mean, then the chunk's mean of each training
+    metric (`train_` prefixed)."""
+    row = {
         "update": int(state.update),
         "env_steps": int(state.update) * steps_per_update,
         "wall_s": round(wall_s, 3),
         "mean_response_ms": val_ms,
-        "train_response_ms": mean("response_ms"),
-        "critic_loss": mean("critic_loss"),
-        "entropy": mean("entropy"),
-        "split_log_std": float(state.params["params"]["split_log_std"]),
     }
+    for k in sorted(metrics):
+        row[f"train_{k}"] = float(np.mean(metrics[k]))
+    return row
 
 
 def plot_curve(curve: list[dict], baselines: dict, path: Path, title: str) -> None:
