@@ -96,3 +96,14 @@ def test_resume_refuses_a_missing_or_mismatched_checkpoint(uninterrupted, tmp_pa
     assert main(["train", *SMALL, "--out", str(uninterrupted)]) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert sorted(os.listdir(uninterrupted / "checkpoints")) == before
+
+
+def test_evaluate_accepts_a_run_directory_as_a_policy(uninterrupted, tmp_path):
+    import csv
+
+    out = tmp_path / "eval"
+    args = ["evaluate", "--topology", "abilene", "--tasks", "12", "--seed", "3", "--no-progress"]
+    assert main([*args, "--policies", f"base1,{uninterrupted}", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "summary.csv")))
+    assert [r["policy"] for r in rows] == ["base1", "rlms"]
+    assert all(float(r["mean_response_ms"]) > 0 for r in rows)
