@@ -16,7 +16,7 @@ def atomic_text(path: Path, text: str) -> None:
     path = Path(path)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
         f.write(text)
-    os.replace(f.name, path)
+    _publish(f.name, path)
 
 
 def atomic_csv(path: Path, rows: Sequence[dict]) -> None:
@@ -28,7 +28,13 @@ def atomic_csv(path: Path, rows: Sequence[dict]) -> None:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(f.name, path)
+    _publish(f.name, path)
+
+
+def _publish(tmp: str, path: Path) -> None:
+    """Give the temp file ordinary permissions (tempfile makes it 0600), then rename it."""
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
 
 
 def atomic_json(path: Path, obj) -> None:

@@ -76,3 +76,20 @@ def test_dqn_beats_a_uniformly_random_policy_on_a_tiny_scenario():
 
     rand = random_mean_response(params, tasks, jax.random.key(6))
     assert learned < 0.7 * rand, (learned, rand)
+
+
+def test_a_dqn_run_directory_loads_back_as_a_valid_policy(tmp_path):
+    import numpy as np
+
+    from cpnjax.evaluate import run_policy
+    from cpnjax.scenario import ScenarioConfig, make_scenario
+    from cpnjax.train import RunSpec
+    from cpnjax.train.run import train_run
+
+    spec = RunSpec(ScenarioConfig.test(), 1, DQNConfig.test(), chunk_updates=3, validation_tasks=10)
+    summary = train_run(spec, tmp_path / "dqn", progress=False, score_baselines=False)
+    assert summary["agent_name"] == "dqn"
+    result = run_policy(make_scenario(ScenarioConfig.test(), 1), str(tmp_path / "dqn"), seed=1)
+    assert result.policy == "dqn"
+    assert np.isfinite(result.response_ms).all()  # every action accepted by the simulator
+    np.testing.assert_allclose(result.split.sum(1), 1.0, atol=1e-5)
