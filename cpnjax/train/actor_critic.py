@@ -35,14 +35,22 @@ from cpnjax.policies.learned import learned_policy
 from cpnjax.policies.networks import ActorCritic
 from cpnjax.sim import SimParams
 from cpnjax.sim.tasks import TaskDistribution
-from cpnjax.train.env import EnvConfig, EnvState, env_observe, env_reset, env_step, time_left
+from cpnjax.train.env import (
+    EnvConfig,
+    EnvState,
+    RolloutBudget,
+    env_observe,
+    env_reset,
+    env_step,
+    time_left,
+)
 
 AGENTS = ("syncgnn", "mlp")
 ALGOS = ("a2c", "ppo")
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(RolloutBudget):
     """Everything a training run depends on, besides the scenario and the seed."""
 
     agent: str = "syncgnn"  # syncgnn | mlp
@@ -90,24 +98,12 @@ class TrainConfig:
             env=EnvConfig(episode_tasks=10),
         )
 
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.rollout_steps
-
-    @property
-    def env_steps(self) -> int:
-        return self.num_updates * self.steps_per_update
-
     def validate(self) -> None:
         if self.agent not in AGENTS:
             raise ValueError(f"unknown agent {self.agent!r}; expected one of {', '.join(AGENTS)}")
         if self.algo not in ALGOS:
             raise ValueError(f"unknown algo {self.algo!r}; expected one of {', '.join(ALGOS)}")
-        for name in ("num_envs", "rollout_steps", "epochs", "minibatches", "hidden"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.num_updates < 0:
-            raise ValueError(f"num_updates must be >= 0, got {self.num_updates}")
+        self.check_counts(("epochs", "minibatches", "hidden"))
         if self.steps_per_update % self.minibatches:
             raise ValueError("num_envs * rollout_steps must be divisible by minibatches")
 

@@ -36,13 +36,20 @@ from cpnjax.policies.networks import MLP, NEG, SyncGNN
 from cpnjax.sim import Action, Obs, Policy, SimParams
 from cpnjax.sim.tasks import TaskDistribution
 from cpnjax.train.actor_critic import Trainer
-from cpnjax.train.env import EnvConfig, EnvState, env_observe, env_reset, env_step
+from cpnjax.train.env import (
+    EnvConfig,
+    EnvState,
+    RolloutBudget,
+    env_observe,
+    env_reset,
+    env_step,
+)
 
 REWARDS = ("bandwidth", "latency")
 
 
 @dataclasses.dataclass(frozen=True)
-class DQNConfig:
+class DQNConfig(RolloutBudget):
     agent: str = "dqn"
     algo: str = "dqn"
     reward: str = "bandwidth"
@@ -80,22 +87,10 @@ class DQNConfig:
             env=EnvConfig(episode_tasks=10),
         )
 
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.rollout_steps
-
-    @property
-    def env_steps(self) -> int:
-        return self.num_updates * self.steps_per_update
-
     def validate(self) -> None:
         if self.reward not in REWARDS:
             raise ValueError(f"unknown reward {self.reward!r}; expected one of {REWARDS}")
-        for name in ("num_envs", "rollout_steps", "batch_size", "buffer_size", "grid_levels"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.num_updates < 0:
-            raise ValueError(f"num_updates must be >= 0, got {self.num_updates}")
+        self.check_counts(("batch_size", "buffer_size", "grid_levels"))
 
 
 def simplex_grid(num_paths: int, levels: int) -> np.ndarray:

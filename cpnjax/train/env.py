@@ -39,6 +39,26 @@ class EnvConfig:
     sim: SimConfig = SimConfig()
 
 
+class RolloutBudget:
+    """What trainer configs with `num_envs`, `rollout_steps` and `num_updates` share."""
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.num_envs * self.rollout_steps
+
+    @property
+    def env_steps(self) -> int:
+        return self.num_updates * self.steps_per_update
+
+    def check_counts(self, names: tuple[str, ...]) -> None:
+        """ValueError unless every named field is >= 1 and num_updates >= 0."""
+        for name in ("num_envs", "rollout_steps", *names):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_updates < 0:
+            raise ValueError(f"num_updates must be >= 0, got {self.num_updates}")
+
+
 @struct.dataclass
 class EnvState:
     sim: SimState
