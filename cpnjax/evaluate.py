@@ -58,7 +58,10 @@ def resolve_policy(name: str, scenario: Scenario | None = None) -> tuple[str, Po
 def policy_rollout(policy: str, sim_config: SimConfig | None = None):
     """The jitted rollout of a policy (name or run directory): run(params, state, tasks) ->
     (state, StepInfo)."""
-    _, fn = resolve_policy(policy)
+    return _jitted_rollout(resolve_policy(policy)[1], sim_config)
+
+
+def _jitted_rollout(fn: Policy, sim_config: SimConfig | None):
     sim_config = sim_config or SimConfig()
     return jax.jit(lambda p, s, t: rollout(p, s, t, fn, sim_config))
 
@@ -73,8 +76,7 @@ def run_policy(
         missing candidate (the simulator rejects it and reports NaN).
     """
     label, fn = resolve_policy(policy, scenario)
-    sim_config = sim_config or SimConfig()
-    run = jax.jit(lambda p, s, t: rollout(p, s, t, fn, sim_config))
+    run = _jitted_rollout(fn, sim_config)
     params = make_params(scenario)
     tasks = task_arrays(scenario.tasks)
     _, info = run(params, reset(params, jax.random.key(seed)), tasks)

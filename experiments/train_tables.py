@@ -30,6 +30,7 @@ from cpnjax.io import atomic_csv, atomic_figure, atomic_json, atomic_text, packa
 from cpnjax.scenario import ScenarioConfig, make_scenario
 from cpnjax.train import RunSpec, TrainConfig, train_run
 from cpnjax.train.dqn import DQNConfig
+from cpnjax.train.env import EnvConfig
 
 TOPOLOGIES = ("abilene", "ebone", "sprintlink", "tiscali")
 BASELINES = ("base1", "base2", "base3", "base4", "greedy")
@@ -52,8 +53,6 @@ PAPER_TRAIN_H = {"abilene": 14.66, "ebone": 15.15, "sprintlink": 10.53, "tiscali
 def agent_specs(topology: str, seed: int, args) -> dict[str, RunSpec]:
     scen = dataclasses.replace(ScenarioConfig.default(), topology=topology, load=args.load)
     lo, hi = args.train_load_range
-    from cpnjax.train.env import EnvConfig
-
     env = EnvConfig(load_scale_range=(lo / args.load, hi / args.load))
     ac = dataclasses.replace(TrainConfig.default(), env=env)
     ac_updates = -(-args.env_steps // ac.steps_per_update)

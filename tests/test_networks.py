@@ -33,9 +33,6 @@ def abilene_obs():
         state = arrive(state, t)
         o = observe(params, state, t, SimConfig())
         obs.append(o)
-        state = state.replace(
-            node_job_arrival_s=state.node_job_arrival_s.at[:, i % 8].set(0.01 * (i % 3))
-        )
     return obs
 
 

@@ -11,6 +11,7 @@ from scipy import stats
 from cpnjax.latency import load_latency_table
 from cpnjax.scenario import ScenarioConfig, make_scenario
 from cpnjax.scenario.tasks import generate_tasks
+from cpnjax.sim import make_params
 from cpnjax.sim.tasks import sample_task, task_distribution
 from cpnjax.train import EnvConfig, TrainConfig, make_train, make_trainer
 
@@ -50,11 +51,10 @@ def test_advantage_sign_raises_the_better_node():
 
 def test_update_traces_once_across_updates_and_scenarios():
     sc = [make_scenario(dataclasses.replace(ScenarioConfig.test(), max_hops=8), s) for s in (0, 3)]
-    from cpnjax.sim import make_params
-
+    args = [(make_params(s), task_distribution(s)) for s in sc]
+    shapes = [jax.tree.map(np.shape, a) for a in args]
+    assert shapes[0] == shapes[1]  # two scenarios of one padded size
     cfg = TrainConfig.test()
-    trainers = [make_trainer(cfg, make_params(s), task_distribution(s)) for s in sc]
-    assert all(s.candidates.path_links.shape == sc[0].candidates.path_links.shape for s in sc)
 
     @jax.jit
     @chex.assert_max_traces(n=1)
@@ -62,20 +62,14 @@ def test_update_traces_once_across_updates_and_scenarios():
         return make_trainer(cfg, sim_params, tasks).update(state)[0]
 
     chex.clear_trace_counter()
-    for s, trainer in zip(sc, trainers, strict=True):
-        state = jax.jit(trainer.init)(jax.random.key(0))
-        from cpnjax.sim import make_params
-
-        p, d = make_params(s), task_distribution(s)
-        state = update(p, d, state)
-        state = update(p, d, state)
-    assert int(state.update) == 2
+    for p, d in args:
+        state = jax.jit(make_trainer(cfg, p, d).init)(jax.random.key(0))
+        state = update(p, d, update(p, d, state))
+        assert int(state.update) == 2
 
 
 def test_make_train_is_deterministic_and_finite():
     sc = make_scenario(ScenarioConfig.test(), 0)
-    from cpnjax.sim import make_params
-
     params, tasks = make_params(sc), task_distribution(sc)
     for algo in ("ppo", "a2c"):
         train = jax.jit(

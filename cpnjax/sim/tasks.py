@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
+from cpnjax.latency import load_latency_table
 from cpnjax.scenario import Scenario
 from cpnjax.scenario.tasks import arch_pool
 from cpnjax.sim.types import Task
@@ -28,16 +28,11 @@ class TaskDistribution:
 def task_distribution(scenario: Scenario) -> TaskDistribution:
     """The scenario's task law as arrays (host-side)."""
     cfg = scenario.config
-    flops = np.zeros(scenario.latency_ms.shape[0])
-    if cfg.task_type == "compute":
-        from cpnjax.latency import load_latency_table
-
-        flops = load_latency_table().flops_m
     lo, hi = (cfg.io_size_bytes,) * 2 if cfg.task_type == "io" else cfg.size_range_bytes
     return TaskDistribution(
         rate_hz=jnp.asarray(scenario.arrival_rate_hz, jnp.float32),
         num_access_points=jnp.asarray(len(scenario.access_points), jnp.int32),
-        arch_pool=jnp.asarray(arch_pool(flops, cfg.task_type), jnp.int32),
+        arch_pool=jnp.asarray(arch_pool(load_latency_table().flops_m, cfg.task_type), jnp.int32),
         log_size_range=jnp.log(jnp.asarray([lo, hi], jnp.float32)),
     )
 

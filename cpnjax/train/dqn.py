@@ -35,7 +35,7 @@ from cpnjax.policies.features import GraphFeatures, graph_features
 from cpnjax.policies.networks import MLP, NEG, SyncGNN
 from cpnjax.sim import Action, Obs, Policy, SimParams
 from cpnjax.sim.tasks import TaskDistribution
-from cpnjax.train.actor_critic import Trainer
+from cpnjax.train.actor_critic import Trainer, flat, make_optimizer
 from cpnjax.train.env import (
     EnvConfig,
     EnvState,
@@ -199,12 +199,7 @@ def make_trainer(config: DQNConfig, sim_params: SimParams, tasks: TaskDistributi
     num_paths = sim_params.path_mask.shape[-1]
     net = make_q_network(config, num_paths)
     grid = jnp.asarray(net.grid, jnp.float32)
-    opt = optax.adam(config.lr)
-    tx = (
-        opt
-        if config.max_grad_norm is None
-        else optax.chain(optax.clip_by_global_norm(config.max_grad_norm), opt)
-    )
+    tx = make_optimizer("adam", config.lr, config.max_grad_norm)
     env_cfg = config.env
     num_envs = config.num_envs
 
@@ -308,7 +303,6 @@ def make_trainer(config: DQNConfig, sim_params: SimParams, tasks: TaskDistributi
         )
         f, next_f, index, cost, done, response = traj
         scale = jnp.where(state.update == 0, response.mean(), state.reward_scale_s)
-        flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
         replay = push(state.replay, jax.tree.map(flat, (f, next_f, index, cost, done)))
         key, k_sample = jax.random.split(key)
 
