@@ -45,8 +45,28 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from cpnjax.lanes import (
+    lane_any,
+    lane_argmax,
+    lane_argmin,
+    lane_logsumexp,
+    lane_max,
+    lane_sum,
+    slices,
+)
+
 SLOTS = 8
 """Jobs remembered per link and per compute server (the oldest is forgotten first)."""
+
+
+def _one_hot(index: jax.Array, size: int) -> jax.Array:
+    """(..., size) bool, True at `index` (...): a select instead of a dynamic gather/scatter."""
+    return jnp.arange(size) == index[..., None]
+
+
+def _pick(x: jax.Array, hot: jax.Array) -> jax.Array:
+    """x[..., i] where hot[..., i] (one True per row)."""
+    return lane_sum(jnp.where(hot, x, 0))
 
 
 def soft_max2(a: jax.Array, b: jax.Array, temp_s: float | None) -> jax.Array:
@@ -64,19 +84,25 @@ def soft_max_masked(x: jax.Array, weight: jax.Array, temp_s: float | None, axis=
         along `axis`.
     """
     if temp_s is None:
-        return jnp.max(jnp.where(weight > 0, x, -jnp.inf), axis=axis)
-    return temp_s * jax.nn.logsumexp(x / temp_s, b=weight, axis=axis)
+        return lane_max(jnp.where(weight > 0, x, -jnp.inf), axis)
+    return temp_s * lane_logsumexp(x / temp_s, weight, axis)
 
 
 def _input(head, tail, work, impulse, x, inclusive: bool):
     """Cumulative work (link-s) the jobs have put in by time x (impulses at x counted when
-    `inclusive`). head, tail, work, impulse: (J,); x: (X,). Returns (X,)."""
-    span = tail - head
-    rate = jnp.where(span > 0, (work - impulse) / jnp.where(span > 0, span, 1.0), 0.0)
-    x = x[:, None]
-    arrived = (head <= x) if inclusive else (head < x)
-    fluid = rate * jnp.clip(x - head, 0.0, jnp.maximum(span, 0.0))
-    return jnp.sum(jnp.where(arrived, impulse, 0.0) + fluid, axis=-1)
+    `inclusive`). head, tail, work, impulse: (J,); x: (X,). Returns (X,).
+
+    One job at a time (J is short), so that no (X, J) array is built (see `cpnjax.lanes`)."""
+    total = jnp.zeros_like(x)
+    jobs = zip(slices(head), slices(tail), slices(work), slices(impulse), strict=True)
+    for h, t, w, imp in jobs:
+        h, t, w, imp = h[..., None], t[..., None], w[..., None], imp[..., None]
+        span = t - h
+        rate = jnp.where(span > 0, (w - imp) / jnp.where(span > 0, span, 1.0), 0.0)
+        arrived = (h <= x) if inclusive else (h < x)
+        fluid = rate * jnp.clip(x - h, 0.0, jnp.maximum(span, 0.0))
+        total = total + jnp.where(arrived, imp, 0.0) + fluid
+    return total
 
 
 def fifo_backlog(
@@ -136,20 +162,24 @@ def chunk_through_hops(
     pkt_bits = 8.0 * jnp.minimum(packet_bytes, chunk_bytes)
     head = jnp.zeros_like(bits)
     tail = (bits - pkt_bits) / capacity_bps[0]
-    jobs = []
-    for j in range(hop_mask.shape[0]):  # static, small: unrolled
-        work, pkt = bits / capacity_bps[j], pkt_bits / capacity_bps[j]
+
+    def hop(carry, x):
+        head, tail = carry
+        hop_jobs, real, capacity, util, prop, wait = x
+        work, pkt = bits / capacity, pkt_bits / capacity
         job = (head, tail, work, jnp.where(tail > head, pkt, work))
-        both = tuple(jnp.append(x[j], v) for x, v in zip(hops_jobs, job, strict=True))
-        q_head, q_tail = fifo_backlog(*both, bg_util[j], jnp.stack([head, tail]), temp_s)
-        jobs.append(job)
-        w = bg_wait_s[j]
-        real = hop_mask[j]
-        new_head = head + q_head + w + prop_s[j]
-        new_tail = tail + soft_max2(q_tail, pkt, temp_s) + w + prop_s[j]
-        head = jnp.where(real, new_head, head)
-        tail = jnp.where(real, new_tail, tail)
-    return tail, tuple(jnp.stack(x) for x in zip(*jobs, strict=True))
+        both = tuple(jnp.append(h, v) for h, v in zip(hop_jobs, job, strict=True))
+        q_head, q_tail = fifo_backlog(*both, util, jnp.stack([head, tail]), temp_s)
+        new_head = head + q_head + wait + prop
+        new_tail = tail + soft_max2(q_tail, pkt, temp_s) + wait + prop
+        return (jnp.where(real, new_head, head), jnp.where(real, new_tail, tail)), job
+
+    # A scan, not a Python loop: each hop's times are materialised once (an unrolled chain is
+    # fused into one kernel that recomputes the earlier hops for every later one).
+    (_, tail), jobs = jax.lax.scan(
+        hop, (head, tail), (hops_jobs, hop_mask, capacity_bps, bg_util, prop_s, bg_wait_s)
+    )
+    return tail, jobs
 
 
 def settle(
@@ -185,14 +215,14 @@ def settle(
     straddle = live & before & (tail > 0)
     span = jnp.where(straddle, tail - head, 1.0)
     left = (work - impulse) * tail / span  # the straddler's fluid after 0
-    keep = jax.nn.one_hot(jnp.argmax(done), head.shape[0], dtype=bool)  # holds the backlog
+    keep = _one_hot(lane_argmax(done.astype(jnp.int32)), head.shape[-1])  # holds the backlog
     settled = (
         jnp.where(straddle | done, 0.0, head),
         jnp.where(done, 0.0, tail),
         jnp.where(keep, q0, jnp.where(done, 0.0, jnp.where(straddle, left, work))),
         jnp.where(keep, q0, jnp.where(done | straddle, 0.0, impulse)),
     )
-    return tuple(jnp.where(jnp.any(done), x, y) for x, y in zip(settled, jobs, strict=True))
+    return tuple(jnp.where(lane_any(done), x, y) for x, y in zip(settled, jobs, strict=True))
 
 
 def free_slot(
@@ -209,16 +239,20 @@ def free_slot(
     """
     head, tail, work, impulse = jobs
     live = work > 0
-    a = jnp.argmin(jnp.where(live, tail, -jnp.inf)).astype(jnp.int32)
-    b = jnp.argmin(jnp.where(jnp.arange(tail.shape[0]) == a, jnp.inf, tail))
-    full = live[a]  # the earliest-tail live job is only chosen when no slot is empty
+    a = lane_argmin(jnp.where(live, tail, -jnp.inf))
+    at_a = _one_hot(a, tail.shape[-1])
+    at_b = _one_hot(lane_argmin(jnp.where(at_a, jnp.inf, tail)), tail.shape[-1])
+    full = lane_any(at_a & live)  # the earliest-tail live job is only chosen when no slot is empty
+    (ha, ta, wa, ia), (hb, tb, wb, ib) = ([_pick(x, at) for x in jobs] for at in (at_a, at_b))
     merged = (
-        head.at[b].set(jnp.minimum(head[a], head[b])),
-        tail.at[b].set(jnp.maximum(tail[a], tail[b])),
-        work.at[b].set(work[a] + work[b]),
-        impulse.at[b].set(jnp.where(head[a] < head[b], impulse[a], impulse[b])),
+        jnp.minimum(ha, hb),
+        jnp.maximum(ta, tb),
+        wa + wb,
+        jnp.where(ha < hb, ia, ib),
     )
-    return a, tuple(jnp.where(full, m, x) for m, x in zip(merged, jobs, strict=True))
+    return a, tuple(
+        jnp.where(full & at_b, m[..., None], x) for m, x in zip(merged, jobs, strict=True)
+    )
 
 
 def free_server_slot(
@@ -228,17 +262,19 @@ def free_server_slot(
     into one at the later arrival a2 holding what is left then (max(a1 + c1 - a2, 0) + c2), which
     is exact from a2 on. arrival, compute: (M,). Returns (slot, the (M,) arrays)."""
     live = compute > 0
-    a = jnp.argmin(jnp.where(live, arrival, -jnp.inf)).astype(jnp.int32)
-    b = jnp.argmin(jnp.where(jnp.arange(arrival.shape[0]) == a, jnp.inf, arrival))
-    full = live[a]
-    first, second = jnp.minimum(arrival[a], arrival[b]), jnp.maximum(arrival[a], arrival[b])
-    c_first = jnp.where(arrival[a] <= arrival[b], compute[a], compute[b])
-    c_second = compute[a] + compute[b] - c_first
-    merged = (
-        arrival.at[b].set(second),
-        compute.at[b].set(jnp.maximum(first + c_first - second, 0.0) + c_second),
+    a = lane_argmin(jnp.where(live, arrival, -jnp.inf))
+    at_a = _one_hot(a, arrival.shape[-1])
+    at_b = _one_hot(lane_argmin(jnp.where(at_a, jnp.inf, arrival)), arrival.shape[-1])
+    full = lane_any(at_a & live)
+    arr_a, arr_b, c_a, c_b = (_pick(x, at) for x in (arrival, compute) for at in (at_a, at_b))
+    first, second = jnp.minimum(arr_a, arr_b), jnp.maximum(arr_a, arr_b)
+    c_first = jnp.where(arr_a <= arr_b, c_a, c_b)
+    c_second = c_a + c_b - c_first
+    merged = (second, jnp.maximum(first + c_first - second, 0.0) + c_second)
+    return a, tuple(
+        jnp.where(full & at_b, m[..., None], x)
+        for m, x in zip(merged, (arrival, compute), strict=True)
     )
-    return a, tuple(jnp.where(full, m, x) for m, x in zip(merged, (arrival, compute), strict=True))
 
 
 def settle_server(arrival: jax.Array, compute: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -247,18 +283,17 @@ def settle_server(arrival: jax.Array, compute: jax.Array) -> tuple[jax.Array, ja
     live = compute > 0
     past = live & (arrival < 0)
     left = busy_until(arrival, jnp.where(past, compute, 0.0))
-    slot = jnp.argmax(past)
-    keep = jax.nn.one_hot(slot, arrival.shape[0], dtype=bool)
+    keep = _one_hot(lane_argmax(past.astype(jnp.int32)), arrival.shape[-1])
     arrival_new = jnp.where(past, 0.0, arrival)
-    compute_new = jnp.where(keep, left, jnp.where(past, 0.0, compute))
-    any_past = jnp.any(past)
+    compute_new = jnp.where(keep, left[..., None], jnp.where(past, 0.0, compute))
+    any_past = lane_any(past)
     return (
         jnp.where(any_past, arrival_new, arrival),
         jnp.where(any_past, compute_new, compute),
     )
 
 
-def send_chunk(
+def send_chunks(
     links_jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
     link_age_s: jax.Array,
     links: jax.Array,
@@ -271,39 +306,66 @@ def send_chunk(
     bg_wait_s: jax.Array,
     temp_s: float | None,
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]:
-    """Settle the path's links (`settle`, `free_slot`), send the chunk through them
-    (`chunk_through_hops`) and reserve its job on each real hop.
+    """Send a task's K chunks one after the other along their paths and reserve their jobs.
+
+    The K x H rows of the paths' links are gathered once and settled once (`settle` is
+    idempotent), then each path in turn frees a slot on its hops (`free_slot`), goes through
+    them (`chunk_through_hops`) and writes its rows back to every gathered row of the same link,
+    so that a later path sees an earlier one's job on a shared link. The rows go back to the
+    state in one scatter.
 
     Args:
       links_jobs: (head_s, tail_s, work_s, impulse_s), each (L, M): the jobs remembered per
         link, times relative to when the row was written.
-      link_age_s: (L,) time since each row was written.
-      links: (H,) int link ids of the path's hops. Other args: see `chunk_through_hops`.
+      link_age_s: (L,) time since each link's row was written.
+      links: (K, H) int link ids of each path's hops; hop_mask: (K, H) bool, the hops to use
+        (False on a path that carries nothing). chunk_bytes: (K,).
+      capacity_bps, bg_util, prop_s, bg_wait_s: (K, H) constants of the hops.
+      Other args: see `chunk_through_hops`.
 
-    Returns (delivered_s (), the updated (L, M) arrays, the updated ages: the real hops' rows
-    are rewritten relative to now, age 0).
+    Returns (delivered_s (K,), the updated (L, M) arrays, the updated ages: the used rows are
+    rewritten relative to now, age 0).
     """
     num_links = links_jobs[0].shape[0]
-    idx = jnp.where(hop_mask, links, num_links)  # padded hops point past the end
-    age = link_age_s.at[idx].get(mode="fill", fill_value=0.0)[:, None]
-    gathered = tuple(x.at[idx].get(mode="fill", fill_value=0.0) for x in links_jobs)
-    gathered = (gathered[0] - age, gathered[1] - age, gathered[2], gathered[3])
-    gathered = jax.vmap(settle, in_axes=(0, 0, None))(gathered, bg_util, temp_s)
-    slot, gathered = jax.vmap(free_slot)(gathered)
-    delivered, job = chunk_through_hops(
-        gathered,
+    idx = jnp.where(hop_mask, links, num_links)  # unused hops point past the end
+    age = link_age_s.at[idx].get(mode="fill", fill_value=0.0)[..., None]
+    block = tuple(x.at[idx].get(mode="fill", fill_value=0.0) for x in links_jobs)  # (K, H, M)
+    block = (block[0] - age, block[1] - age, block[2], block[3])
+    block = jax.vmap(jax.vmap(settle, in_axes=(0, 0, None)), in_axes=(0, 0, None))(
+        block, bg_util, temp_s
+    )
+    # same[k, j, p, i]: row (k, j) is the link of path p's real hop i
+    same = (idx[:, :, None, None] == idx[None, None, :, :]) & hop_mask[None, None, :, :]
+
+    def path(block, x):
+        p, path_mask, path_bytes, capacity, util, prop, wait = x
+        rows = tuple(b[p] for b in block)  # (H, M)
+        slot, rows = jax.vmap(free_slot)(rows)
+        delivered, job = chunk_through_hops(
+            rows, path_mask, path_bytes, packet_bytes, capacity, util, prop, wait, temp_s
+        )
+        at_slot = _one_hot(slot, rows[0].shape[-1])
+        rows = tuple(jnp.where(at_slot, v[:, None], r) for r, v in zip(rows, job, strict=True))
+        match = same[:, :, p, :]  # (K, H, H)
+        for i in range(match.shape[-1]):
+            block = tuple(
+                jnp.where(match[..., i, None], r[i], b) for b, r in zip(block, rows, strict=True)
+            )
+        return block, delivered
+
+    paths = (
+        jnp.arange(idx.shape[0]),
         hop_mask,
         chunk_bytes,
-        packet_bytes,
         capacity_bps,
         bg_util,
         prop_s,
         bg_wait_s,
-        temp_s,
     )
-    hops = jnp.arange(idx.shape[0])
-    rows = tuple(g.at[hops, slot].set(v) for g, v in zip(gathered, job, strict=True))
-    links_jobs = tuple(x.at[idx].set(r, mode="drop") for x, r in zip(links_jobs, rows, strict=True))
+    block, delivered = jax.lax.scan(path, block, paths)
+    links_jobs = tuple(
+        x.at[idx].set(b, mode="drop") for x, b in zip(links_jobs, block, strict=True)
+    )
     return delivered, links_jobs, link_age_s.at[idx].set(0.0, mode="drop")
 
 
@@ -322,8 +384,8 @@ def serve_compute(
     else:
         ahead = jax.nn.sigmoid((arrival_s - a) / temp_s)
     # Q(x-) = max(0, max_{j ahead} [sum_{i ahead, a_i >= a_j} c_i - (x - a_j)])
-    later = (a[None, :] >= a[:, None]).astype(a.dtype)  # later[j, i]: a_i >= a_j
-    backlog = later @ (ahead * job_compute_s) - (arrival_s - a)
+    later = a[None, :] >= a[:, None]  # later[j, i]: a_i >= a_j
+    backlog = lane_sum(jnp.where(later, ahead * job_compute_s, 0.0)) - (arrival_s - a)
     return soft_max2(soft_max_masked(backlog, ahead, temp_s), 0.0, temp_s)
 
 
@@ -332,5 +394,5 @@ def busy_until(start_s: jax.Array, work_s: jax.Array) -> jax.Array:
     max(0, max_j [start_j + sum_{i: start_i >= start_j} work_i]). start_s, work_s: (..., M);
     background is not counted."""
     later = start_s[..., None, :] >= start_s[..., :, None]  # [..., j, i]
-    done = start_s + jnp.sum(jnp.where(later, work_s[..., None, :], 0.0), axis=-1)
-    return jnp.maximum(jnp.max(jnp.where(work_s > 0, done, 0.0), axis=-1), 0.0)
+    done = start_s + lane_sum(jnp.where(later, work_s[..., None, :], 0.0))
+    return jnp.maximum(lane_max(jnp.where(work_s > 0, done, 0.0)), 0.0)

@@ -12,12 +12,13 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from cpnjax.lanes import lane_all, lane_argmin, lane_min, lane_sum
 from cpnjax.sim.dynamics import (
     SLOTS,
     busy_until,
     chunk_through_hops,
     free_server_slot,
-    send_chunk,
+    send_chunks,
     serve_compute,
     settle_server,
     soft_max_masked,
@@ -63,7 +64,7 @@ def task_class(params: SimParams, task: Task) -> jax.Array:
     """() int32 the device class whose candidates predict the lowest compute latency (paper 3.2)."""
     pred = params.pred_compute_s[task.arch][params.cand_device[task.access_point]]  # (C, N)
     pred = jnp.where(params.cand_mask[task.access_point], pred, jnp.inf)
-    return jnp.argmin(jnp.min(pred, axis=-1)).astype(jnp.int32)
+    return lane_argmin(lane_min(pred))
 
 
 @struct.dataclass
@@ -129,7 +130,7 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
         prop_s=cand.prop_s,
         bg_wait_s=bg_wait,
     )
-    free = jnp.where(hop_mask, cand.rate_bps, jnp.inf).min(-1)
+    free = lane_min(jnp.where(hop_mask, cand.rate_bps, jnp.inf))
     return Obs(
         size_bytes=task.size_bytes,
         cand_mask=cand.node_mask,
@@ -138,7 +139,7 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
         path_mask=cand.path_mask,
         path_delay_s=jnp.where(cand.path_mask, path_delay, 0.0),
         path_free_bps=jnp.where(cand.path_mask, free, 0.0),
-        path_hops=hop_mask.sum(-1).astype(jnp.float32),
+        path_hops=lane_sum(hop_mask.astype(jnp.float32)),
         hop_links=cand.links,
         hop_mask=hop_mask,
         hop_capacity_bps=cand.capacity_bps,
@@ -169,9 +170,9 @@ def node_jobs_now(state: SimState, nodes: jax.Array) -> tuple[jax.Array, jax.Arr
 def split_is_valid(split: jax.Array, path_mask: jax.Array) -> jax.Array:
     """() bool: split is on the simplex over the existing paths (see SIMPLEX_TOL)."""
     return (
-        jnp.all(split >= -1e-6)
-        & jnp.all(jnp.where(path_mask, 0.0, jnp.abs(split)) <= 1e-6)
-        & (jnp.abs(split.sum() - 1.0) <= SIMPLEX_TOL)
+        lane_all(split >= -1e-6)
+        & lane_all(jnp.where(path_mask, 0.0, jnp.abs(split)) <= 1e-6)
+        & (jnp.abs(lane_sum(split) - 1.0) <= SIMPLEX_TOL)
     )
 
 
@@ -196,24 +197,20 @@ def step(
         state.link_job_work_s,
         state.link_job_impulse_s,
     )
-    link_age = state.link_age_s
-    delivered = []
-    for p in range(split.shape[0]):  # paths share links: send them one after the other
-        d, links_jobs, link_age = send_chunk(
-            links_jobs,
-            link_age,
-            cand.links[p],
-            cand.hop_mask[p] & used[p] & valid,  # a rejected action touches no link
-            split[p] * task.size_bytes,
-            params.packet_bytes,
-            cand.capacity_bps[p],
-            cand.bg_util[p],
-            cand.prop_s[p],
-            cand.bg_wait_s[p],
-            config.smooth_temp_s,
-        )
-        delivered.append(d)
-    delivered = jnp.stack(delivered)
+    # paths share links: send_chunks sends them one after the other
+    delivered, links_jobs, link_age = send_chunks(
+        links_jobs,
+        state.link_age_s,
+        cand.links,
+        cand.hop_mask & (used & valid)[:, None],  # a rejected action touches no link
+        split * task.size_bytes,
+        params.packet_bytes,
+        cand.capacity_bps,
+        cand.bg_util,
+        cand.prop_s,
+        cand.bg_wait_s,
+        config.smooth_temp_s,
+    )
     if config.smooth_temp_s is None:
         gate = used.astype(delivered.dtype)
     else:
