@@ -1,9 +1,13 @@
-"""The fidelity matrix: simulator vs NS-3 on several topologies and loads, one table.
+"""The fidelity matrix: simulator vs NS-3 on the paper's four topologies and NSFNET, three loads,
+two policies, one table.
 
-    python experiments/ns3_fidelity.py --out results/ns3_fidelity
+    python experiments/ns3_fidelity.py --out results/ns3_fidelity [--policies base1,greedy]
 
 Each cell is `cpnjax-ns3 fidelity --topology T --policy P --load L --tasks N --seed S` (its
-files under OUT/T_L/); the table is OUT/summary.md with the resolved config in OUT/config.json.
+files under OUT/P/T_L/); a cell whose summary.json exists is reused (delete it, or --redo, to
+run it again). After every cell OUT/summary.md and OUT/summary.json are rewritten, with the
+resolved config and package versions in OUT/config.json. With --previous DIR the table shows
+the change of response MAPE against DIR/T_L/summary.json (the matrix before a model change).
 """
 
 from __future__ import annotations
@@ -12,67 +16,101 @@ import argparse
 import json
 from pathlib import Path
 
-from cpnjax.io import atomic_text
+from cpnjax.io import atomic_text, package_versions
 from ns3_validation.fidelity import LOADS, run_fidelity, validation_config
 
-CELLS = [
-    ("abilene", "low"),
-    ("abilene", "mid"),
-    ("abilene", "high"),
-    ("tiscali", "low"),
-    ("tiscali", "mid"),
-    ("tiscali", "high"),
-    ("experiments/topologies/nsfnet.json", "low"),
-    ("experiments/topologies/nsfnet.json", "mid"),
-]
+TOPOLOGIES = ("abilene", "ebone", "sprintlink", "tiscali", "experiments/topologies/nsfnet.json")
+POLICIES = ("base1", "greedy")
+
+
+def cell_dir(out: Path, policy: str, topology: str, load: str) -> Path:
+    return out / policy / f"{Path(topology).stem}_{load}"
+
+
+def table(rows: list[dict], tasks: int, seed: int) -> str:
+    lines = [
+        f"# Simulator vs NS-3: {tasks} tasks per cell, seed {seed}",
+        "",
+        "Loads (task load, background utilisation): "
+        + ", ".join(f"{k} {v}" for k, v in LOADS.items())
+        + ". Per task: |sim - NS-3| / NS-3 of each task's response latency (MAPE and its "
+        "p50/p90/p99 over tasks; d MAPE: change against the matrix before, in points). "
+        "Distribution: |stat(sim) - stat(NS-3)| / stat(NS-3) of the mean, p50, p90 and p99 "
+        "response latency over the same tasks. Per-task speedup: the simulator's batched "
+        "task-steps/s (1024 environments) over NS-3's tasks per second of wall.",
+        "",
+        "| topology | load | policy | tx MAPE | resp MAPE | d MAPE | task p50 | task p90 "
+        "| task p99 | mean err | p50 err | p90 err | p99 err | probe MAPE "
+        "| mean resp sim / NS-3 (ms) | lost pkts | NS-3 (s) | sim task-steps/s "
+        "| per-task speedup |",
+        "|" + "---|" * 19,
+    ]
+    for r in rows:
+        s = r["summary"]
+        prev = r.get("previous_mape_response")
+        delta = "" if prev is None else f"{100 * (s['mape_response'] - prev):+.2f}"
+
+        def pct(key: str, s: dict = s) -> str:
+            return f"{100 * s[key]:.1f}%"
+
+        lines.append(
+            f"| {r['topology']} | {r['load']} | {r['policy']} "
+            f"| {100 * s['mape_transmission']:.2f}% | {100 * s['mape_response']:.2f}% | {delta} "
+            f"| {pct('p50_rel_err')} | {pct('p90_rel_err')} | {pct('p99_rel_err')} "
+            f"| {pct('mean_latency_err')} | {pct('p50_latency_err')} | {pct('p90_latency_err')} "
+            f"| {pct('p99_latency_err')} | {100 * s['mape_probe_delay']:.2f}% "
+            f"| {s['mean_response_ms_sim']:.1f} / {s['mean_response_ms_ns3']:.1f} "
+            f"| {s['lost_packets']} | {s['ns3_wall_s']:.1f} | {s['sim_task_steps_per_s']:,.0f} "
+            f"| {s['speedup_per_task']:,.0f}x |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("results/ns3_fidelity"))
     parser.add_argument("--tasks", type=int, default=200)
-    parser.add_argument("--policy", default="base1")
+    parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument("--topologies", default=",".join(TOPOLOGIES))
+    parser.add_argument("--loads", default=",".join(LOADS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--previous", type=Path, default=None, help="matrix to compare with")
+    parser.add_argument("--redo", action="store_true", help="rerun cells that have results")
     args = parser.parse_args()
-    rows = []
-    for topology, load in CELLS:
-        name = Path(topology).stem
-        print(f"== {name} {load}", flush=True)
-        s = run_fidelity(
-            validation_config(topology, load, args.tasks),
-            args.policy,
-            args.seed,
-            args.out / f"{name}_{load}",
-        )
-        rows.append((name, load, s))
-        print(json.dumps({k: v for k, v in s.items() if k != "counters"}), flush=True)
-    lines = [
-        f"# Simulator vs NS-3: {args.policy}, {args.tasks} tasks per cell, seed {args.seed}",
-        "",
-        "Loads (task load, background utilisation): "
-        + ", ".join(f"{k} {v}" for k, v in LOADS.items())
-        + ". Relative errors are |sim - NS-3| / NS-3 per task.",
-        "",
-        "| topology | load | transmission MAPE | response MAPE | p50 | p90 | p99 | probe MAPE "
-        "| mean response sim / NS-3 (ms) | lost pkts | incomplete | NS-3 (s) | sim (ms) "
-        "| speedup |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    cells = [
+        (t, load, p)
+        for t in args.topologies.split(",")
+        for load in args.loads.split(",")
+        for p in args.policies.split(",")
     ]
-    for name, load, s in rows:
-        lines.append(
-            f"| {name} | {load} | {100 * s['mape_transmission']:.2f}% "
-            f"| {100 * s['mape_response']:.2f}% | {100 * s['p50_rel_err']:.1f}% "
-            f"| {100 * s['p90_rel_err']:.1f}% | {100 * s['p99_rel_err']:.1f}% "
-            f"| {100 * s['mape_probe_delay']:.2f}% "
-            f"| {s['mean_response_ms_sim']:.1f} / {s['mean_response_ms_ns3']:.1f} "
-            f"| {s['lost_packets']} | {s['incomplete_tasks']} | {s['ns3_wall_s']:.1f} "
-            f"| {1e3 * s['sim_wall_s']:.2f} | {s['speedup']:,.0f}x |"
-        )
     args.out.mkdir(parents=True, exist_ok=True)
-    atomic_text(args.out / "summary.md", "\n".join(lines) + "\n")
-    config = {"cells": CELLS, "tasks": args.tasks, "policy": args.policy, "seed": args.seed}
-    atomic_text(args.out / "config.json", json.dumps(config, indent=2))
-    print("\n".join(lines))
+    config = vars(args) | {"cells": cells, "versions": package_versions()}
+    atomic_text(args.out / "config.json", json.dumps(config, indent=2, default=str))
+    rows = []
+    for i, (topology, load, policy) in enumerate(cells):
+        name = Path(topology).stem
+        out = cell_dir(args.out, policy, topology, load)
+        print(f"== [{i + 1}/{len(cells)}] {name} {load} {policy}", flush=True)
+        if (out / "summary.json").exists() and not args.redo:
+            summary = json.loads((out / "summary.json").read_text())
+        else:
+            summary = run_fidelity(
+                validation_config(topology, load, args.tasks), policy, args.seed, out
+            )
+        row = {"topology": name, "load": load, "policy": policy, "summary": summary}
+        before = args.previous / f"{name}_{load}" / "summary.json" if args.previous else None
+        if (
+            before is not None
+            and before.exists()
+            and policy
+            == json.loads((before.parent / "config.json").read_text()).get("policy", "base1")
+        ):
+            row["previous_mape_response"] = json.loads(before.read_text())["mape_response"]
+        rows.append(row)
+        print(json.dumps({k: v for k, v in summary.items() if k != "counters"}), flush=True)
+        atomic_text(args.out / "summary.md", table(rows, args.tasks, args.seed))
+        atomic_text(args.out / "summary.json", json.dumps(rows, indent=2))
+    print(table(rows, args.tasks, args.seed))
 
 
 if __name__ == "__main__":

@@ -24,10 +24,21 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.stats import spearmanr
 
-from cpnjax.evaluate import PolicyResult, policy_rollout, run_policy
+from cpnjax.evaluate import PolicyResult, policy_rollout, resolve_policy, run_policy
 from cpnjax.io import atomic_csv, atomic_text
 from cpnjax.scenario import Scenario, ScenarioConfig, make_scenario
-from cpnjax.sim import Action, SimConfig, arrive, make_params, observe, reset, step, task_arrays
+from cpnjax.sim import (
+    Action,
+    SimConfig,
+    arrive,
+    make_batched_rollout,
+    make_params,
+    observe,
+    permuted_tasks,
+    reset,
+    step,
+    task_arrays,
+)
 from ns3_validation.plan import Decisions, Ns3Settings
 from ns3_validation.replay import Ns3Result, replay, replay_many
 
@@ -84,10 +95,27 @@ def fidelity_metrics(sim: PolicyResult, ns3: Ns3Result) -> dict:
             np.mean((sim.transmission_ms[ok] - n.transmission_ms[ok]) / n.transmission_ms[ok])
         ),
         "mae_wait_ms": float(np.abs(sim.wait_ms[ok] - n.wait_ms[ok]).mean()),
+        **distribution_errors(sim.response_ms[ok], n.response_ms[ok]),
         "mean_response_ms_sim": float(sim.response_ms[ok].mean()),
         "mean_response_ms_ns3": float(n.response_ms[ok].mean()),
         "mean_transmission_ms_sim": float(sim.transmission_ms[ok].mean()),
         "mean_transmission_ms_ns3": float(n.transmission_ms[ok].mean()),
+    }
+
+
+def distribution_errors(sim_ms: np.ndarray, ns3_ms: np.ndarray) -> dict:
+    """How far the simulator's latency *distribution* is from NS-3's (the comparison of
+    Parsimon, m3 and DeepQueueNet): |stat(sim) - stat(NS-3)| / stat(NS-3) for the mean, p50,
+    p90 and p99 of response latency over the same tasks."""
+    stats = {
+        "mean": np.mean,
+        "p50": lambda x: np.percentile(x, 50),
+        "p90": lambda x: np.percentile(x, 90),
+        "p99": lambda x: np.percentile(x, 99),
+    }
+    return {
+        f"{name}_latency_err": float(abs(f(sim_ms) - f(ns3_ms)) / abs(f(ns3_ms)))
+        for name, f in stats.items()
     }
 
 
@@ -133,6 +161,23 @@ def time_simulator(scenario: Scenario, policy: str, seed: int, repeats: int = 5)
         jax.block_until_ready(run(params, state, tasks))
         best = min(best, time.perf_counter() - t0)
     return {"compile_s": compile_s, "run_s": best}
+
+
+def batched_throughput(
+    scenario: Scenario, policy: str, num_envs: int = 1024, min_time_s: float = 1.0
+) -> float:
+    """Task-steps/s of the simulator running `policy` on `num_envs` environments at once (each a
+    permutation of the scenario's tasks), steady state after compile."""
+    run = make_batched_rollout(resolve_policy(policy, scenario)[1])
+    params = make_params(scenario)
+    tasks = permuted_tasks(scenario.tasks, num_envs, seed=0)
+    keys = jax.random.split(jax.random.key(0), num_envs)
+    jax.block_until_ready(run(params, keys, tasks))
+    reps, start = 0, time.perf_counter()
+    while reps == 0 or time.perf_counter() - start < min_time_s:
+        jax.block_until_ready(run(params, keys, tasks))
+        reps += 1
+    return reps * num_envs * scenario.tasks.num_tasks / (time.perf_counter() - start)
 
 
 def per_task_rows(scenario: Scenario, sim: PolicyResult, ns3: Ns3Result) -> list[dict]:
@@ -218,6 +263,10 @@ def run_fidelity(
             "sim_wall_s": timing["run_s"],
             "sim_compile_s": timing["compile_s"],
             "speedup": ns3_wall / timing["run_s"],
+            # per task-step: the batched simulator against NS-3's tasks per second of wall
+            "sim_task_steps_per_s": (steps_per_s := batched_throughput(scenario, policy)),
+            "ns3_tasks_per_s": (ns3_rate := len(sim.node) / ns3_wall),
+            "speedup_per_task": steps_per_s / ns3_rate,
             "counters": ns3.counters,
         }
     )

@@ -12,7 +12,7 @@ from cpnjax.sim.env import (
     step,
     task_class,
 )
-from cpnjax.sim.params import make_params, task_arrays
+from cpnjax.sim.params import make_params, permuted_tasks, task_arrays
 from cpnjax.sim.types import Action, Obs, SimConfig, SimParams, SimState, StepInfo, Task
 from cpnjax.sim.wrappers import make_batched_rollout
 
@@ -30,6 +30,7 @@ __all__ = [
     "candidates",
     "make_batched_rollout",
     "make_params",
+    "permuted_tasks",
     "observe",
     "reset",
     "rollout",

@@ -81,3 +81,10 @@ def task_arrays(tasks: TaskStream) -> Task:
         arch=jnp.asarray(tasks.arch, jnp.int32),
         size_bytes=jnp.asarray(tasks.size_bytes, jnp.float32),
     )
+
+
+def permuted_tasks(tasks: TaskStream, num_envs: int, seed: int) -> Task:
+    """(E, T) task streams for E environments: each a different permutation of `tasks`."""
+    rng = np.random.default_rng(seed)
+    perm = np.stack([rng.permutation(tasks.num_tasks) for _ in range(num_envs)])
+    return jax.tree.map(lambda x: jnp.asarray(np.asarray(x)[perm]), task_arrays(tasks))
