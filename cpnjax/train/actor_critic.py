@@ -29,12 +29,14 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from jax.sharding import Mesh
 
 from cpnjax.policies import distributions
 from cpnjax.policies.features import GraphFeatures, graph_features
 from cpnjax.policies.learned import learned_policy
 from cpnjax.policies.networks import ActorCritic
 from cpnjax.sim import SimParams
+from cpnjax.sim.sharding import check_divisible, constrain_envs
 from cpnjax.sim.tasks import TaskDistribution
 from cpnjax.train.env import (
     EnvConfig,
@@ -161,9 +163,19 @@ def make_optimizer(
     return optax.chain(optax.clip_by_global_norm(max_grad_norm), opt)
 
 
-def make_trainer(config: TrainConfig, sim_params: SimParams, tasks: TaskDistribution) -> Trainer:
-    """Pure init/update functions for one CPN instance (see the module docstring)."""
+def make_trainer(
+    config: TrainConfig,
+    sim_params: SimParams,
+    tasks: TaskDistribution,
+    mesh: Mesh | None = None,
+) -> Trainer:
+    """Pure init/update functions for one CPN instance (see the module docstring).
+
+    With a `mesh` (`cpnjax.sim.sharding.env_mesh`) the environments, their rollouts and
+    transitions are split over its devices and the weights replicated; num_envs must be a
+    multiple of the device count."""
     config.validate()
+    check_divisible(config.num_envs, mesh)
     net = make_network(config)
     tx = make_optimizer(config.optimizer, config.lr, config.max_grad_norm)
     env_cfg = config.env
@@ -181,6 +193,7 @@ def make_trainer(config: TrainConfig, sim_params: SimParams, tasks: TaskDistribu
         env = jax.vmap(env_reset, in_axes=(None, None, 0, None))(
             sim_params, tasks, jax.random.split(k_env, num_envs), env_cfg
         )
+        env = constrain_envs(env, mesh)
         feats, clock = observe_all(env)
         one = jax.tree.map(lambda x: x[0], feats)
         params = net.init(k_net, one, clock[0])
@@ -206,6 +219,7 @@ def make_trainer(config: TrainConfig, sim_params: SimParams, tasks: TaskDistribu
         env, info, done = jax.vmap(env_step, in_axes=(None, None, 0, 0, None))(
             sim_params, tasks, env, action, env_cfg
         )
+        env = constrain_envs(env, mesh)
         t = Transition(feats, clock, node, z, log_prob, out.value, info.response_s, done)
         return (params, env, key), t
 
@@ -324,10 +338,16 @@ def flat(x: jax.Array) -> jax.Array:
     return x.reshape(-1, *x.shape[2:])
 
 
-def make_train(config: TrainConfig, sim_params: SimParams, tasks: TaskDistribution):
+def make_train(
+    config: TrainConfig,
+    sim_params: SimParams,
+    tasks: TaskDistribution,
+    mesh: Mesh | None = None,
+):
     """train(key) -> (TrainState, metrics with a leading (num_updates,) axis): the whole run as
-    one pure function (jit it once; vmap it over keys for several seeds)."""
-    trainer = make_trainer(config, sim_params, tasks)
+    one pure function (jit it once; vmap it over keys for several seeds). `mesh`: environments
+    split over devices, as `make_trainer`."""
+    trainer = make_trainer(config, sim_params, tasks, mesh)
 
     def train(key: jax.Array):
         state = trainer.init(key)
