@@ -296,17 +296,20 @@ def test_same_seed_same_result():
     assert a.devices == b.devices
 
 
-@pytest.mark.parametrize("topology", ["abilene", "tiscali"])
-def test_jax_simulator_matches_the_numpy_reference(topology):
-    from cpnjax.sim.reference import simulate_greedy
+@pytest.mark.parametrize(
+    ("topology", "policy"), [("abilene", "greedy"), ("tiscali", "greedy"), ("abilene", "base1")]
+)
+def test_jax_simulator_matches_the_numpy_reference(topology, policy):
+    from cpnjax.sim.reference import simulate
 
     sc = scenario(topology, seed=2, num_tasks=40, load=0.5)
     params = make_params(sc)
-    _, info = jax.jit(lambda p, s, t: rollout(p, s, t, greedy_joint, HARD))(
+    fn = {"greedy": greedy_joint, "base1": base1}[policy]
+    _, info = jax.jit(lambda p, s, t: rollout(p, s, t, fn, HARD))(
         params, reset(params, jax.random.key(0)), task_arrays(sc.tasks)
     )
     t = sc.tasks
-    ref = simulate_greedy(params, t.interarrival_s, t.access_point, t.arch, t.size_bytes)
+    ref = simulate(params, t.interarrival_s, t.access_point, t.arch, t.size_bytes, policy)
     np.testing.assert_allclose(np.asarray(info.response_s), ref, rtol=2e-3)
 
 

@@ -31,14 +31,22 @@ def water_fill_np(delay, free, mask, size_bytes):
     return split, level
 
 
-def simulate_greedy(
-    params: SimParams, interarrival_s, access_point, arch, size_bytes, slots: int = SLOTS
+def simulate(
+    params: SimParams,
+    interarrival_s,
+    access_point,
+    arch,
+    size_bytes,
+    policy: str = "greedy",
+    slots: int = SLOTS,
 ) -> np.ndarray:
-    """Run greedy-joint over a task stream with a Python loop per task.
+    """Run a policy over a task stream with a Python loop per task.
 
     Args:
       params: simulator params (converted to numpy once).
       interarrival_s, access_point, arch, size_bytes: (T,) task stream.
+      policy: "greedy" (greedy-joint on probes with noise off) or "base1" (min predicted
+        compute, ECMP; it reads no probe, so none is sent, as XLA drops them in the JAX run).
       slots: jobs remembered per link and server (as `reset`).
 
     Returns:
@@ -62,20 +70,24 @@ def simulate_greedy(
             p["hop_mask"][a, cls],
             p["path_mask"][a, cls],
         )
-        # observation (probe noise off)
-        delay = np.zeros(path_mask.shape)
-        for n, k in zip(*np.nonzero(path_mask), strict=True):
-            path = links[n, k][hop_mask[n, k]]
-            delay[n, k] = _send_chunk_np(p, link_jobs, path, p["probe_bytes"], False)
-        free = np.where(hop_mask, p["link_rate_bps"][links], np.inf).min(-1)
-        # greedy-joint
-        best, best_split, best_pred = -1, None, np.inf
-        for n in np.flatnonzero(node_mask):
-            split, level = water_fill_np(delay[n], free[n], path_mask[n], size)
-            busy = _busy_until_np(*node_jobs[:, nodes[n]])
-            pred = max(level, busy) + pred_all[cls, n]
-            if pred < best_pred:
-                best, best_split, best_pred = n, split, pred
+        if policy == "base1":
+            best = int(np.argmin(np.where(node_mask, pred_all[cls], np.inf)))
+            best_split = path_mask[best] / path_mask[best].sum()
+        elif policy == "greedy":
+            best, best_split = _greedy_np(
+                p,
+                link_jobs,
+                node_jobs,
+                pred_all[cls],
+                nodes,
+                node_mask,
+                links,
+                hop_mask,
+                path_mask,
+                size,
+            )
+        else:
+            raise ValueError(f"policy must be greedy or base1, got {policy!r}")
         # step
         node = nodes[best]
         delivered = []
@@ -91,6 +103,26 @@ def simulate_greedy(
         node_jobs[:, node, slot] = transmission, compute
         out[i] = transmission + wait + compute
     return out
+
+
+def _greedy_np(
+    p, link_jobs, node_jobs, pred_compute, nodes, node_mask, links, hop_mask, path_mask, size
+):
+    """Greedy-joint on the probes (noise off) of one task's candidates: (slot, split).
+    pred_compute: (N,) predicted compute latency of each candidate."""
+    delay = np.zeros(path_mask.shape)
+    for n, k in zip(*np.nonzero(path_mask), strict=True):
+        path = links[n, k][hop_mask[n, k]]
+        delay[n, k] = _send_chunk_np(p, link_jobs, path, p["probe_bytes"], False)
+    free = np.where(hop_mask, p["link_rate_bps"][links], np.inf).min(-1)
+    best, best_split, best_pred = -1, None, np.inf
+    for n in np.flatnonzero(node_mask):
+        split, level = water_fill_np(delay[n], free[n], path_mask[n], size)
+        busy = _busy_until_np(*node_jobs[:, nodes[n]])
+        pred = max(level, busy) + pred_compute[n]
+        if pred < best_pred:
+            best, best_split, best_pred = n, split, pred
+    return best, best_split
 
 
 def _fifo_backlog_np(head, tail, work, impulse, bg_util, x, inclusive=True) -> float:
