@@ -160,3 +160,27 @@ def test_layerwise_fit_is_exact_on_latency_made_from_operation_counts():
     arch = np.arange(7, 15625, 97)
     fit = LayerwiseFit(arch, made[arch])
     np.testing.assert_allclose(fit.predict_ms(np.arange(1000)), made[:1000], rtol=1e-9)
+
+
+def test_the_shipped_base_model_is_what_training_it_again_gives():
+    import jax
+
+    from cpnjax.latency.checkpoint import SHIPPED_BASE, base_key, load_shipped_base
+    from cpnjax.latency.model import NEW_DEVICES, TrainConfig, profile_of, train_base, train_devices
+    from cpnjax.latency.predictor import _base
+
+    key = base_key(NEW_DEVICES, 0, TrainConfig())
+    shipped = load_shipped_base(key)
+    assert shipped is not None, f"no shipped base model at {SHIPPED_BASE} for {key}"
+    assert _base(NEW_DEVICES, 0, TrainConfig()) is not None
+    assert load_shipped_base(base_key(NEW_DEVICES, 1, TrainConfig())) is None  # other seed
+    table = load_latency_table()
+    again = train_base(table, train_devices(table, NEW_DEVICES), 0, TrainConfig())
+    for a, b in zip(jax.tree.leaves(shipped.params), jax.tree.leaves(again.params), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+    arch = np.arange(0, table.num_archs, 97)
+    for device in ("titan_rtx_256", "pixel3"):
+        profile = profile_of(table, device)
+        np.testing.assert_allclose(
+            shipped.predict_ms(arch, profile), again.predict_ms(arch, profile), rtol=1e-4
+        )

@@ -1,7 +1,12 @@
-"""Save and load a device predictor with orbax (host-only).
+"""Save and load a device predictor, and the base model shipped with the package, with orbax
+(host-only).
 
 A predictor directory holds `state/` (orbax: network params and the device profile arrays) and
 `predictor.json` (the network config and how the predictor was made, for people and for load).
+The shipped base model (`SHIPPED_BASE`) holds `state/` (params) and `base.json`: the training
+key (devices held out, seed, TrainConfig) it was trained with and the package versions. Made by
+`python experiments/ship_base_predictor.py`; `tests/test_latency_model.py` retrains it and
+checks that it is reproduced.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from cpnjax.latency.model import DevicePredictor, DeviceProfile, LatencyModel, TrainConfig
+
+SHIPPED_BASE = Path(__file__).resolve().parents[1] / "data" / "predictor" / "base"
 
 
 def save_predictor(predictor: DevicePredictor, path: Path, info: dict | None = None) -> Path:
@@ -53,3 +60,32 @@ def load_predictor(path: Path) -> DevicePredictor:
     )
     model = LatencyModel(TrainConfig(**meta["config"]), state["params"])
     return DevicePredictor(model, profile, float(meta["finetune_s"]))
+
+
+def base_key(exclude: tuple[str, ...], seed: int, config: TrainConfig) -> dict:
+    """What makes a base model: the devices held out of training, the seed and the config."""
+    return {"exclude": list(exclude), "seed": int(seed), "config": dataclasses.asdict(config)}
+
+
+def save_base(model: LatencyModel, key: dict, path: Path, info: dict | None = None) -> Path:
+    """Write a base model and its training `key` (`base_key`) to a new directory `path`."""
+    path = Path(path).absolute()
+    if path.exists():
+        raise FileExistsError(f"{path} exists; choose a new directory")
+    path.mkdir(parents=True)
+    with ocp.StandardCheckpointer() as ckpt:
+        ckpt.save(path / "state", {"params": model.params})
+    (path / "base.json").write_text(json.dumps({"key": key, **(info or {})}, indent=2) + "\n")
+    return path
+
+
+def load_shipped_base(key: dict, path: Path = SHIPPED_BASE) -> LatencyModel | None:
+    """The shipped base model if it was trained with `key`, else None (then train it)."""
+    meta_file = Path(path) / "base.json"
+    if not meta_file.is_file():
+        return None
+    if json.loads(meta_file.read_text())["key"] != json.loads(json.dumps(key)):
+        return None
+    with ocp.StandardCheckpointer() as ckpt:
+        state = ckpt.restore(Path(path).absolute() / "state")
+    return LatencyModel(TrainConfig(**key["config"]), state["params"])

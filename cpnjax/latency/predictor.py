@@ -63,6 +63,13 @@ class LearnedPredictor:
 
 @functools.cache
 def _base(exclude: tuple[str, ...], seed: int, config: TrainConfig):
+    """The base model: the one shipped with the package when it was trained with this key,
+    else trained now (seconds)."""
+    from cpnjax.latency.checkpoint import base_key, load_shipped_base
+
+    shipped = load_shipped_base(base_key(exclude, seed, config))
+    if shipped is not None:
+        return shipped
     table = load_latency_table()
     return train_base(table, train_devices(table, exclude), seed, config)
 
