@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cpnjax.sim import SimParams, Task
+from cpnjax.sim.env import refresh_link_caches
 
 
 def line_params(
@@ -71,12 +72,14 @@ def with_link_job(state, link, head_s, tail_s, work_s, slot=0, impulse_s=None):
     the impulse at its head defaults to all of the work for a point job (tail <= head), else 0."""
     if impulse_s is None:
         impulse_s = work_s if tail_s <= head_s else 0.0
-    return state.replace(
-        link_job_head_s=state.link_job_head_s.at[link, slot].set(head_s),
-        link_job_tail_s=state.link_job_tail_s.at[link, slot].set(tail_s),
-        link_job_work_s=state.link_job_work_s.at[link, slot].set(work_s),
-        link_job_impulse_s=state.link_job_impulse_s.at[link, slot].set(impulse_s),
+    rows = state.links
+    rows = rows.replace(
+        head_s=rows.head_s.at[link, slot].set(head_s),
+        tail_s=rows.tail_s.at[link, slot].set(tail_s),
+        work_s=rows.work_s.at[link, slot].set(work_s),
+        impulse_s=rows.impulse_s.at[link, slot].set(impulse_s),
     )
+    return refresh_link_caches(state.replace(links=rows))
 
 
 def with_node_job(state, node, arrival_s, compute_s, slot=0):

@@ -95,7 +95,9 @@ def test_a_full_link_merges_its_two_earliest_jobs_and_conserves_work():
     assert float(merged[0][b]) == pytest.approx(min(float(jobs[0][a]), float(jobs[0][b])))
     assert float(merged[1][b]) == pytest.approx(max(float(jobs[1][a]), float(jobs[1][b])))
     assert float(merged[2][b]) == pytest.approx(float(jobs[2][a] + jobs[2][b]))
-    assert float(jnp.sum(merged[2]) - merged[2][slot]) == pytest.approx(10.0)  # conserved
+    # Conserved, and the freed slot is empty: the next query must not count a's work twice.
+    assert float(jnp.sum(merged[2])) == pytest.approx(10.0)
+    assert float(merged[2][slot]) == 0.0 and float(merged[3][slot]) == 0.0
     # With an empty slot nothing merges.
     jobs = tuple(x.at[2].set(0.0) for x in jobs)
     slot, same = free_slot(jobs)

@@ -65,7 +65,7 @@ def test_fifo_link_waits_behind_a_known_backlog():
 
 
 def link_busy_until(state, link=0):
-    return float(busy_until(state.link_job_head_s[link], state.link_job_work_s[link]))
+    return float(busy_until(state.links.head_s[link], state.links.work_s[link]))
 
 
 def test_a_chunk_that_gets_to_a_link_before_reserved_work_is_served_first():
@@ -81,9 +81,9 @@ def test_a_chunk_that_gets_to_a_link_before_reserved_work_is_served_first():
             *(
                 np.asarray(x[0])
                 for x in (
-                    new_state.link_job_head_s,
-                    new_state.link_job_tail_s,
-                    new_state.link_job_work_s,
+                    new_state.links.head_s,
+                    new_state.links.tail_s,
+                    new_state.links.work_s,
                 )
             ),
             strict=True,
@@ -250,8 +250,8 @@ def test_off_simplex_splits_are_rejected(split):
     else:
         assert np.isnan(float(info.response_s))
         chex.assert_trees_all_equal(
-            (new_state.link_job_work_s, new_state.node_job_compute_s),
-            (state.link_job_work_s, state.node_job_compute_s),
+            (new_state.links, new_state.node_job_compute_s),
+            (state.links, state.node_job_compute_s),
         )
 
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from cpnjax.lanes import (
     lane_any,
@@ -51,12 +52,32 @@ from cpnjax.lanes import (
     lane_argmin,
     lane_logsumexp,
     lane_max,
+    lane_min,
     lane_sum,
     slices,
 )
 
 SLOTS = 8
 """Jobs remembered per link and per compute server (the oldest is forgotten first)."""
+
+
+@struct.dataclass
+class LinkRows:
+    """The jobs remembered on links (see the module docstring) and two caches of each row, kept
+    by `send_chunks` when it writes the row. Shapes (..., M) per link, times relative to when
+    the row was written."""
+
+    head_s: jax.Array  # (..., M) when each job's first packet is ready at the link
+    tail_s: jax.Array  # (..., M) when its last packet is
+    work_s: jax.Array  # (..., M) its bits / line rate
+    impulse_s: jax.Array  # (..., M) the part of the work that arrives at head
+    breaks_input: jax.Array  # (..., 2M) `break_input` of the row (time-shift invariant)
+    busy_s: jax.Array  # (...,) `busy_until` of the row
+
+    def now(self, age_s: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+        """(head, tail, work, impulse) relative to now, for rows of age `age_s` (...)."""
+        age = age_s[..., None]
+        return self.head_s - age, self.tail_s - age, self.work_s, self.impulse_s
 
 
 def _one_hot(index: jax.Array, size: int) -> jax.Array:
@@ -113,7 +134,8 @@ def fifo_backlog(
     bg_util: jax.Array,
     query: jax.Array,
     temp_s: float | None,
-) -> jax.Array:
+    with_input: bool = False,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Backlog Q(x) in link-seconds just after each query time x (see module docstring).
 
     Args:
@@ -122,15 +144,67 @@ def fifo_backlog(
       bg_util: () background utilisation u.
       query: (X,) times; each must be a job's head or tail (so Q >= 0 without a clamp).
 
-    Returns (X,).
+    Returns (X,); with `with_input` also (2J,) A(s-) at the breaks s = (heads, tails), what
+    `break_input` gives (the link cache of `SimState`).
     """
     breaks = jnp.concatenate([head, tail])  # (S,) where the sup can be reached
     # g(s) = A(s-) - (1 - u) s; Q(x) = A(x+) - (1 - u) x - min_{s <= x} g(s)
-    g = _input(head, tail, work, impulse, breaks, inclusive=False) - (1 - bg_util) * breaks
+    a_breaks = _input(head, tail, work, impulse, breaks, inclusive=False)
+    g = a_breaks - (1 - bg_util) * breaks
     a_x = _input(head, tail, work, impulse, query, inclusive=True) - (1 - bg_util) * query
     before = (breaks[None, :] <= query[:, None]).astype(g.dtype)  # (X, S)
     g_min = -soft_max_masked(-jnp.broadcast_to(g, before.shape), before, temp_s)
-    return a_x - g_min
+    return (a_x - g_min, a_breaks) if with_input else a_x - g_min
+
+
+def break_input(jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array]) -> jax.Array:
+    """(2M,) A(s-), the work one link's jobs have put in strictly before each of their breaks
+    s = (heads, tails). Invariant to a shift of time, so `SimState` keeps it per row as a cache
+    that makes `settle` and a probe O(M) instead of O(M^2). jobs: (head, tail, work, impulse),
+    each (M,)."""
+    head, tail, work, impulse = jobs
+    return _input(head, tail, work, impulse, jnp.concatenate([head, tail]), inclusive=False)
+
+
+def probe_through_hops(
+    hops_jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
+    hops_input: jax.Array,
+    hop_mask: jax.Array,
+    probe_bytes: jax.Array,
+    capacity_bps: jax.Array,
+    bg_util: jax.Array,
+    prop_s: jax.Array,
+    bg_wait_s: jax.Array,
+) -> jax.Array:
+    """() when a one-packet probe reaches the end of a path: `chunk_through_hops` for a chunk of
+    one packet that reserves nothing, in O(M) per hop from the rows' `break_input` cache.
+
+    A probe's head is its tail, so its backlog at a hop is the link's at its arrival h plus
+    itself: Q(h) = p + A(h+) - r h - min(A(h-) - r h, min_{s <= h} [A(s-) - r s]), r = 1 - u.
+
+    Args:
+      hops_jobs: (head_s, tail_s, work_s, impulse_s), each (H, M), times relative to now.
+      hops_input: (H, 2M) their `break_input`. hop_mask: (H,) real hops.
+      probe_bytes: (); capacity_bps, bg_util, prop_s, bg_wait_s: (H,) the hops' constants.
+    """
+
+    def hop(head, x):
+        (h, t, w, imp), a_breaks, real, capacity, util, prop, wait = x
+        span = t - h
+        rate = jnp.where(span > 0, (w - imp) / jnp.where(span > 0, span, 1.0), 0.0)
+        fluid = lane_sum(rate * jnp.clip(head - h, 0.0, jnp.maximum(span, 0.0)))
+        a_minus = fluid + lane_sum(jnp.where(h < head, imp, 0.0))
+        a_plus = fluid + lane_sum(jnp.where(h <= head, imp, 0.0))
+        service = 1.0 - util
+        breaks = jnp.concatenate([h, t])
+        g = jnp.where(breaks <= head, a_breaks - service * breaks, jnp.inf)
+        g_min = jnp.minimum(a_minus - service * head, lane_min(g))
+        backlog = 8.0 * probe_bytes / capacity + a_plus - service * head - g_min
+        return jnp.where(real, head + backlog + wait + prop, head), None
+
+    xs = (hops_jobs, hops_input, hop_mask, capacity_bps, bg_util, prop_s, bg_wait_s)
+    head, _ = jax.lax.scan(hop, jnp.zeros_like(probe_bytes), xs)
+    return head
 
 
 def chunk_through_hops(
@@ -157,6 +231,8 @@ def chunk_through_hops(
     Returns:
       delivered_s: () when the last byte reaches the path's end.
       job: (head_s, tail_s, work_s, impulse_s), each (H,): this chunk's job on each hop.
+      breaks_input: (H, 2M + 2) A(s-) at the breaks (heads, tails) of each hop's jobs with the
+        chunk's appended (index M and 2M + 1).
     """
     bits = 8.0 * chunk_bytes
     pkt_bits = 8.0 * jnp.minimum(packet_bytes, chunk_bytes)
@@ -169,23 +245,26 @@ def chunk_through_hops(
         work, pkt = bits / capacity, pkt_bits / capacity
         job = (head, tail, work, jnp.where(tail > head, pkt, work))
         both = tuple(jnp.append(h, v) for h, v in zip(hop_jobs, job, strict=True))
-        q_head, q_tail = fifo_backlog(*both, util, jnp.stack([head, tail]), temp_s)
+        (q_head, q_tail), a_breaks = fifo_backlog(
+            *both, util, jnp.stack([head, tail]), temp_s, with_input=True
+        )
         new_head = head + q_head + wait + prop
         new_tail = tail + soft_max2(q_tail, pkt, temp_s) + wait + prop
-        return (jnp.where(real, new_head, head), jnp.where(real, new_tail, tail)), job
+        return (jnp.where(real, new_head, head), jnp.where(real, new_tail, tail)), (job, a_breaks)
 
     # A scan, not a Python loop: each hop's times are materialised once (an unrolled chain is
     # fused into one kernel that recomputes the earlier hops for every later one).
-    (_, tail), jobs = jax.lax.scan(
+    (_, tail), (jobs, a_breaks) = jax.lax.scan(
         hop, (head, tail), (hops_jobs, hop_mask, capacity_bps, bg_util, prop_s, bg_wait_s)
     )
-    return tail, jobs
+    return tail, jobs, a_breaks
 
 
 def settle(
     jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
     bg_util: jax.Array,
     temp_s: float | None,
+    breaks_input: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """Fold the input that came before now (0) into one impulse at 0 holding the backlog Q(0-).
 
@@ -194,22 +273,25 @@ def settle(
     impulse. Nothing changes unless some job is all in before now (head < 0, tail <= 0), whose
     slot then holds the backlog.
 
+    Q(0-) = A(0-) - min_{s <= 0} [A(s-) - (1 - u) s] over the breaks s and 0 itself (input
+    before now is all from jobs with head < 0), O(M) from `break_input` (computed when not given).
+
     Args:
       jobs: (head, tail, work, impulse), each (M,): one link's jobs. bg_util: () utilisation.
+      breaks_input: (2M,) `break_input(jobs)`, if known.
 
     Returns the settled (head, tail, work, impulse), each (M,).
     """
     head, tail, work, impulse = jobs
-    before = head < 0  # input strictly before now; a 0-work job at 0 makes 0 a break
-    q0 = fifo_backlog(
-        jnp.append(head, 0.0),
-        jnp.append(tail, 0.0),
-        jnp.append(jnp.where(before, work, 0.0), 0.0),
-        jnp.append(jnp.where(before, impulse, 0.0), 0.0),
-        bg_util,
-        jnp.zeros((1,), head.dtype),
-        temp_s,
-    )[0]
+    if breaks_input is None:
+        breaks_input = break_input(jobs)
+    before = head < 0  # input strictly before now
+    zero = jnp.zeros((1,), head.dtype)
+    a_now = _input(head, tail, work, impulse, zero, inclusive=False)  # (1,) A(0-)
+    breaks = jnp.concatenate([head, tail, zero, zero])  # now counted twice, as it always was
+    g = jnp.concatenate([breaks_input, a_now, a_now]) - (1 - bg_util) * breaks
+    at_or_before = (breaks <= 0).astype(g.dtype)
+    q0 = (a_now + soft_max_masked(-g, at_or_before, temp_s))[0]
     live = work > 0
     done = live & before & (tail <= 0)  # an impulse at 0 (a settled backlog) is not before
     straddle = live & before & (tail > 0)
@@ -250,8 +332,10 @@ def free_slot(
         wa + wb,
         jnp.where(ha < hb, ia, ib),
     )
+    # a's job now lives in b: a is emptied (else the next query would count its work twice)
     return a, tuple(
-        jnp.where(full & at_b, m[..., None], x) for m, x in zip(merged, jobs, strict=True)
+        jnp.where(full & at_b, m[..., None], jnp.where(full & at_a, 0.0, x))
+        for m, x in zip(merged, jobs, strict=True)
     )
 
 
@@ -294,9 +378,9 @@ def settle_server(arrival: jax.Array, compute: jax.Array) -> tuple[jax.Array, ja
 
 
 def send_chunks(
-    links_jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
+    links: LinkRows,
     link_age_s: jax.Array,
-    links: jax.Array,
+    path_links: jax.Array,
     hop_mask: jax.Array,
     chunk_bytes: jax.Array,
     packet_bytes: jax.Array,
@@ -305,53 +389,61 @@ def send_chunks(
     prop_s: jax.Array,
     bg_wait_s: jax.Array,
     temp_s: float | None,
-) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]:
+) -> tuple[jax.Array, LinkRows, jax.Array]:
     """Send a task's K chunks one after the other along their paths and reserve their jobs.
 
     The K x H rows of the paths' links are gathered once and settled once (`settle` is
     idempotent), then each path in turn frees a slot on its hops (`free_slot`), goes through
     them (`chunk_through_hops`) and writes its rows back to every gathered row of the same link,
-    so that a later path sees an earlier one's job on a shared link. The rows go back to the
-    state in one scatter.
+    so that a later path sees an earlier one's job on a shared link. The rows, with their
+    caches, go back to the state in one scatter.
 
     Args:
-      links_jobs: (head_s, tail_s, work_s, impulse_s), each (L, M): the jobs remembered per
-        link, times relative to when the row was written.
+      links: the (L, M) rows of every link, times relative to when each row was written.
       link_age_s: (L,) time since each link's row was written.
-      links: (K, H) int link ids of each path's hops; hop_mask: (K, H) bool, the hops to use
-        (False on a path that carries nothing). chunk_bytes: (K,).
+      path_links: (K, H) int link ids of each path's hops; hop_mask: (K, H) bool, the hops to
+        use (False on a path that carries nothing). chunk_bytes: (K,).
       capacity_bps, bg_util, prop_s, bg_wait_s: (K, H) constants of the hops.
       Other args: see `chunk_through_hops`.
 
-    Returns (delivered_s (K,), the updated (L, M) arrays, the updated ages: the used rows are
-    rewritten relative to now, age 0).
+    Returns (delivered_s (K,), the updated rows, the updated ages: the used rows are rewritten
+    relative to now, age 0).
     """
-    num_links = links_jobs[0].shape[0]
-    idx = jnp.where(hop_mask, links, num_links)  # unused hops point past the end
+    num_links = links.head_s.shape[0]
+    idx = jnp.where(hop_mask, path_links, num_links)  # unused hops point past the end
     age = link_age_s.at[idx].get(mode="fill", fill_value=0.0)[..., None]
-    block = tuple(x.at[idx].get(mode="fill", fill_value=0.0) for x in links_jobs)  # (K, H, M)
-    block = (block[0] - age, block[1] - age, block[2], block[3])
-    block = jax.vmap(jax.vmap(settle, in_axes=(0, 0, None)), in_axes=(0, 0, None))(
-        block, bg_util, temp_s
+    block = jax.tree.map(lambda x: x.at[idx].get(mode="fill", fill_value=0.0), links)
+    jobs = (block.head_s - age, block.tail_s - age, block.work_s, block.impulse_s)  # (K, H, M)
+    jobs = jax.vmap(jax.vmap(settle, in_axes=(0, 0, None, 0)), in_axes=(0, 0, None, 0))(
+        jobs, bg_util, temp_s, block.breaks_input
     )
+    rows = (*jobs, block.breaks_input)
     # same[k, j, p, i]: row (k, j) is the link of path p's real hop i
     same = (idx[:, :, None, None] == idx[None, None, :, :]) & hop_mask[None, None, :, :]
+    num_slots = links.head_s.shape[-1]
 
-    def path(block, x):
+    def path(rows, x):
         p, path_mask, path_bytes, capacity, util, prop, wait = x
-        rows = tuple(b[p] for b in block)  # (H, M)
-        slot, rows = jax.vmap(free_slot)(rows)
-        delivered, job = chunk_through_hops(
-            rows, path_mask, path_bytes, packet_bytes, capacity, util, prop, wait, temp_s
+        mine = tuple(r[p] for r in rows)  # (H, M), (H, 2M)
+        slot, jobs = jax.vmap(free_slot)(mine[:4])
+        delivered, job, a_breaks = chunk_through_hops(
+            jobs, path_mask, path_bytes, packet_bytes, capacity, util, prop, wait, temp_s
         )
-        at_slot = _one_hot(slot, rows[0].shape[-1])
-        rows = tuple(jnp.where(at_slot, v[:, None], r) for r, v in zip(rows, job, strict=True))
+        at_slot = _one_hot(slot, num_slots)
+        jobs = tuple(jnp.where(at_slot, v[:, None], r) for r, v in zip(jobs, job, strict=True))
+        # the cache of the written row: the chunk's breaks go where its job goes
+        at_break = jnp.concatenate([at_slot, at_slot], -1)
+        chunk_break = jnp.where(
+            jnp.arange(2 * num_slots) < num_slots, a_breaks[:, num_slots, None], a_breaks[:, -1:]
+        )
+        old = jnp.concatenate([a_breaks[:, :num_slots], a_breaks[:, num_slots + 1 : -1]], -1)
+        mine = (*jobs, jnp.where(at_break, chunk_break, old))
         match = same[:, :, p, :]  # (K, H, H)
         for i in range(match.shape[-1]):
-            block = tuple(
-                jnp.where(match[..., i, None], r[i], b) for b, r in zip(block, rows, strict=True)
+            rows = tuple(
+                jnp.where(match[..., i, None], m[i], r) for r, m in zip(rows, mine, strict=True)
             )
-        return block, delivered
+        return rows, delivered
 
     paths = (
         jnp.arange(idx.shape[0]),
@@ -362,11 +454,10 @@ def send_chunks(
         prop_s,
         bg_wait_s,
     )
-    block, delivered = jax.lax.scan(path, block, paths)
-    links_jobs = tuple(
-        x.at[idx].set(b, mode="drop") for x, b in zip(links_jobs, block, strict=True)
-    )
-    return delivered, links_jobs, link_age_s.at[idx].set(0.0, mode="drop")
+    rows, delivered = jax.lax.scan(path, rows, paths)
+    new = LinkRows(*rows, busy_s=busy_until(rows[0], rows[2]))
+    links = jax.tree.map(lambda x, b: x.at[idx].set(b, mode="drop"), links, new)
+    return delivered, links, link_age_s.at[idx].set(0.0, mode="drop")
 
 
 def serve_compute(

@@ -15,9 +15,11 @@ from flax import struct
 from cpnjax.lanes import lane_all, lane_argmin, lane_min, lane_sum
 from cpnjax.sim.dynamics import (
     SLOTS,
+    LinkRows,
+    break_input,
     busy_until,
-    chunk_through_hops,
     free_server_slot,
+    probe_through_hops,
     send_chunks,
     serve_compute,
     settle_server,
@@ -37,10 +39,14 @@ def reset(params: SimParams, key: jax.Array, slots: int = SLOTS) -> SimState:
     links = jnp.zeros((params.num_links, slots), jnp.float32)
     nodes = jnp.zeros((params.num_nodes, slots), jnp.float32)
     return SimState(
-        link_job_head_s=links,
-        link_job_tail_s=links,
-        link_job_work_s=links,
-        link_job_impulse_s=links,
+        links=LinkRows(
+            head_s=links,
+            tail_s=links,
+            work_s=links,
+            impulse_s=links,
+            breaks_input=jnp.zeros((params.num_links, 2 * slots), jnp.float32),
+            busy_s=jnp.zeros((params.num_links,), jnp.float32),
+        ),
         node_job_arrival_s=nodes,
         node_job_compute_s=nodes,
         link_age_s=jnp.zeros((params.num_links,), jnp.float32),
@@ -106,8 +112,10 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
     """What the controller sees for this task (state already advanced to its arrival)."""
     cand = candidates(params, task)
     hop_mask = cand.hop_mask
-    hops_jobs = link_jobs_now(state, cand.links)  # each (N, K, H, M)
-    hop_backlog = jnp.where(hop_mask, busy_until(hops_jobs[0], hops_jobs[2]), 0.0)
+    rows = jax.tree.map(lambda x: x[cand.links], state.links)  # (N, K, H, ...)
+    age = state.link_age_s[cand.links]
+    hops_jobs = rows.now(age)  # each (N, K, H, M)
+    hop_backlog = jnp.where(hop_mask, jnp.maximum(rows.busy_s - age, 0.0), 0.0)
     compute_wait = busy_until(*node_jobs_now(state, cand.node))
     bg_wait = cand.bg_wait_s
     if config.probe_noise:
@@ -116,14 +124,10 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
         z = jax.random.normal(state.key, hop_mask.shape[:-1])
         bg_wait = bg_wait * jnp.maximum(1.0 + z / jnp.sqrt(3.0), 0.0)[..., None]
     # A probe is a one-packet chunk through the reserved jobs that reserves nothing.
-    probe = functools.partial(
-        chunk_through_hops,
-        chunk_bytes=params.probe_bytes,
-        packet_bytes=params.probe_bytes,
-        temp_s=None,
-    )
-    path_delay, _ = jax.vmap(jax.vmap(probe))(
+    probe = functools.partial(probe_through_hops, probe_bytes=params.probe_bytes)
+    path_delay = jax.vmap(jax.vmap(probe))(
         hops_jobs,
+        rows.breaks_input,
         hop_mask,
         capacity_bps=cand.capacity_bps,
         bg_util=cand.bg_util,
@@ -151,12 +155,19 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
 def link_jobs_now(state: SimState, links: jax.Array) -> tuple[jax.Array, ...]:
     """(head, tail, work, impulse) of the jobs on `links` (any int shape S), times relative to
     now: each (*S, M)."""
-    age = state.link_age_s[links][..., None]
-    return (
-        state.link_job_head_s[links] - age,
-        state.link_job_tail_s[links] - age,
-        state.link_job_work_s[links],
-        state.link_job_impulse_s[links],
+    return jax.tree.map(lambda x: x[links], state.links).now(state.link_age_s[links])
+
+
+def refresh_link_caches(state: SimState) -> SimState:
+    """`state` with every link row's caches recomputed from its jobs: for states whose jobs were
+    edited by hand (the simulator keeps them itself)."""
+    rows = state.links
+    jobs = (rows.head_s, rows.tail_s, rows.work_s, rows.impulse_s)
+    return state.replace(
+        links=rows.replace(
+            breaks_input=jax.vmap(break_input)(jobs),
+            busy_s=busy_until(rows.head_s, rows.work_s),
+        )
     )
 
 
@@ -191,15 +202,9 @@ def step(
     split = jnp.where(path_mask, action.split, 0.0)
     used = split > 0.0
 
-    links_jobs = (
-        state.link_job_head_s,
-        state.link_job_tail_s,
-        state.link_job_work_s,
-        state.link_job_impulse_s,
-    )
     # paths share links: send_chunks sends them one after the other
-    delivered, links_jobs, link_age = send_chunks(
-        links_jobs,
+    delivered, links, link_age = send_chunks(
+        state.links,
         state.link_age_s,
         cand.links,
         cand.hop_mask & (used & valid)[:, None],  # a rejected action touches no link
@@ -225,10 +230,7 @@ def step(
     computes_new = jnp.where(valid, computes_new.at[slot].set(compute), computes)
     # Only the touched rows change (no pass over all links): O(K H M^2) per step.
     new_state = state.replace(
-        link_job_head_s=links_jobs[0],
-        link_job_tail_s=links_jobs[1],
-        link_job_work_s=links_jobs[2],
-        link_job_impulse_s=links_jobs[3],
+        links=links,
         link_age_s=link_age,
         node_job_arrival_s=state.node_job_arrival_s.at[node].set(arrivals_new),
         node_job_compute_s=state.node_job_compute_s.at[node].set(computes_new),

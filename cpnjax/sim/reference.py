@@ -166,6 +166,7 @@ def _free_slot_np(jobs) -> int:
     a, b = np.argsort(tail, kind="stable")[:2]
     first = a if head[a] < head[b] else b
     jobs[:, b] = min(head[a], head[b]), max(tail[a], tail[b]), work[a] + work[b], impulse[first]
+    jobs[:, a] = 0.0  # a's job now lives in b
     return int(a)
 
 

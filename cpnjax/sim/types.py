@@ -12,6 +12,8 @@ import dataclasses
 import jax
 from flax import struct
 
+from cpnjax.sim.dynamics import LinkRows
+
 
 @dataclasses.dataclass(frozen=True)
 class SimConfig:
@@ -71,10 +73,7 @@ class SimState:
     get them relative to now (`arrive` only ages the rows, O(L + V), instead of moving every
     time)."""
 
-    link_job_head_s: jax.Array  # (L, M) when each job's first packet is ready at the link
-    link_job_tail_s: jax.Array  # (L, M) when its last packet is
-    link_job_work_s: jax.Array  # (L, M) its bits / line rate
-    link_job_impulse_s: jax.Array  # (L, M) the part of the work that arrives at head
+    links: LinkRows  # (L, M) the jobs on each link and the row caches
     node_job_arrival_s: jax.Array  # (V, M) when each job's data is all in at the server
     node_job_compute_s: jax.Array  # (V, M) its compute latency
     link_age_s: jax.Array  # (L,) time since each link's row was written
