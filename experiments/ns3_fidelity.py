@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from cpnjax.io import atomic_text, package_versions
+from cpnjax.sim import SimConfig
 from ns3_validation.fidelity import LOADS, run_fidelity, validation_config
 
 TOPOLOGIES = ("abilene", "ebone", "sprintlink", "tiscali", "experiments/topologies/nsfnet.json")
@@ -76,6 +77,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--previous", type=Path, default=None, help="matrix to compare with")
     parser.add_argument("--redo", action="store_true", help="rerun cells that have results")
+    parser.add_argument(
+        "--background-noise",
+        action="store_true",
+        help="sample each hop's background wait (SimConfig.background_noise)",
+    )
     args = parser.parse_args()
     cells = [
         (t, load, p)
@@ -95,7 +101,11 @@ def main() -> None:
             summary = json.loads((out / "summary.json").read_text())
         else:
             summary = run_fidelity(
-                validation_config(topology, load, args.tasks), policy, args.seed, out
+                validation_config(topology, load, args.tasks),
+                policy,
+                args.seed,
+                out,
+                sim_config=SimConfig(background_noise=args.background_noise),
             )
         row = {"topology": name, "load": load, "policy": policy, "summary": summary}
         before = args.previous / f"{name}_{load}" / "summary.json" if args.previous else None

@@ -244,12 +244,15 @@ def run_fidelity(
     out_dir: Path,
     settings: Ns3Settings | None = None,
     timeout_s: float = 1800.0,
+    sim_config: SimConfig | None = None,
 ) -> dict:
     """Run `policy` in the simulator, replay its decisions in NS-3, write per_task.csv,
-    summary.json, config.json and scatter.png to out_dir; return the summary."""
+    summary.json, config.json and scatter.png to out_dir; return the summary. `sim_config`:
+    the simulator's switches (default `SimConfig()`)."""
     settings = settings or Ns3Settings()
+    sim_config = sim_config or SimConfig()
     scenario = make_scenario(config, seed)
-    sim = run_policy(scenario, policy, seed)
+    sim = run_policy(scenario, policy, seed, sim_config)
     timing = time_simulator(scenario, policy, seed)
     ns3 = replay(scenario, Decisions.of(sim), settings, policy, timeout_s=timeout_s)
     summary = fidelity_metrics(sim, ns3)
@@ -273,7 +276,14 @@ def run_fidelity(
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_csv(out_dir / "per_task.csv", per_task_rows(scenario, sim, ns3))
     atomic_text(out_dir / "summary.json", json.dumps(summary, indent=2))
-    write_config(out_dir, scenario, settings, command="fidelity", policy=policy)
+    write_config(
+        out_dir,
+        scenario,
+        settings,
+        command="fidelity",
+        policy=policy,
+        sim_config=dataclasses.asdict(sim_config),
+    )
     tmp = out_dir / ".scatter.tmp.png"
     plot_scatter(sim, ns3, tmp, f"{scenario.topology.name}, {policy}, {len(sim.node)} tasks")
     tmp.replace(out_dir / "scatter.png")

@@ -56,6 +56,22 @@ def test_background_interleaved_in_fifo_order_and_its_mean_wait():
     assert float(info.transmission_s) == pytest.approx(13.064e-3, rel=1e-5)
 
 
+def test_background_noise_draws_each_hop_wait_with_the_mean_wait():
+    # One hop at u = 0.5, mean wait 0.1 ms: the drawn wait is 0 half of the time, else
+    # exponential with mean 0.2 ms, so the mean transmission is the default's constant one.
+    params = line_params(num_hops=1, bg_util=0.5, bg_wait_s=1e-4)
+    noisy = dataclasses.replace(HARD, background_noise=True)
+    keys = jax.random.split(jax.random.key(1), 4000)
+    one = lambda k: run_one(params, task(1e6), reset(params, k), config=noisy)[1]  # noqa: E731
+    tx = np.asarray(jax.jit(jax.vmap(one))(keys).transmission_s)
+    mean_tx = float(run_one(params, task(1e6))[1].transmission_s)
+    wait = tx - (mean_tx - 1e-4)
+    idle = np.abs(wait) < 1e-7
+    assert idle.mean() == pytest.approx(0.5, abs=0.03)
+    assert wait.mean() == pytest.approx(1e-4, rel=0.06)
+    assert wait[~idle].mean() == pytest.approx(2e-4, rel=0.06)
+
+
 def test_fifo_link_waits_behind_a_known_backlog():
     # 4 ms of an earlier task's bytes all queued at the link now: they go first.
     params = line_params(num_hops=1)

@@ -202,6 +202,16 @@ def step(
     split = jnp.where(path_mask, action.split, 0.0)
     used = split > 0.0
 
+    bg_wait = cand.bg_wait_s
+    if config.background_noise:
+        k_busy, k_wait = jax.random.split(jax.random.fold_in(state.key, 1))
+        busy = jax.random.uniform(k_busy, bg_wait.shape) < cand.bg_util
+        wait = (
+            jax.random.exponential(k_wait, bg_wait.shape)
+            * bg_wait
+            / jnp.maximum(cand.bg_util, 1e-9)
+        )
+        bg_wait = jnp.where(busy, wait, 0.0)
     # paths share links: send_chunks sends them one after the other
     delivered, links, link_age = send_chunks(
         state.links,
@@ -213,7 +223,7 @@ def step(
         cand.capacity_bps,
         cand.bg_util,
         cand.prop_s,
-        cand.bg_wait_s,
+        bg_wait,
         config.smooth_temp_s,
     )
     if config.smooth_temp_s is None:

@@ -24,11 +24,15 @@ class SimConfig:
       response latency is smooth in the split ratios (differentiable mode).
     gate_eps: in smooth mode, a path with split s counts with weight s / (s + gate_eps).
     probe_noise: draw the probes' background waits at random (else use their mean).
+    background_noise: draw each chunk's wait behind background packets at each hop at random,
+      as one packet's M/D/1 wait: 0 with probability 1 - u, else exponential with mean w / u
+      (mean w, the default's constant). Off by default: see results/ns3_fidelity_noise.
     """
 
     smooth_temp_s: float | None = None
     gate_eps: float = 1e-3
     probe_noise: bool = True
+    background_noise: bool = False
 
 
 @struct.dataclass
