@@ -9,7 +9,7 @@ from helpers import line_params, task, with_link_job, with_node_job
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cpnjax.policies import base1, greedy_joint
+from cpnjax.policies import base1, base2, greedy_joint
 from cpnjax.scenario import ScenarioConfig, make_scenario
 from cpnjax.sim import (
     Action,
@@ -326,6 +326,28 @@ def test_jax_simulator_matches_the_numpy_reference(topology, policy):
     )
     t = sc.tasks
     ref = simulate(params, t.interarrival_s, t.access_point, t.arch, t.size_bytes, policy)
+    np.testing.assert_allclose(np.asarray(info.response_s), ref, rtol=2e-3)
+
+
+def test_a_task_computed_where_it_arrives_has_no_transmission():
+    from cpnjax.sim.reference import simulate
+
+    sc = scenario(seed=0, num_tasks=30, access_points_compute=True)
+    params = make_params(sc)
+    tasks = task_arrays(sc.tasks)
+    for fn, name in ((base2, "nearest"), (greedy_joint, "greedy")):
+        _, info = jax.jit(lambda p, s, t, fn=fn: rollout(p, s, t, fn, HARD))(
+            params, reset(params, jax.random.key(0)), tasks
+        )
+        local = np.asarray(info.node) == sc.access_points[np.asarray(sc.tasks.access_point)]
+        assert local.any(), name
+        np.testing.assert_array_equal(np.asarray(info.transmission_s)[local], 0.0)
+        assert np.all(np.asarray(info.response_s) < 1.0), name
+    _, info = jax.jit(lambda p, s, t: rollout(p, s, t, base1, HARD))(
+        params, reset(params, jax.random.key(0)), tasks
+    )
+    t = sc.tasks
+    ref = simulate(params, t.interarrival_s, t.access_point, t.arch, t.size_bytes, "base1")
     np.testing.assert_allclose(np.asarray(info.response_s), ref, rtol=2e-3)
 
 

@@ -237,7 +237,8 @@ def chunk_through_hops(
     bits = 8.0 * chunk_bytes
     pkt_bits = 8.0 * jnp.minimum(packet_bytes, chunk_bytes)
     head = jnp.zeros_like(bits)
-    tail = (bits - pkt_bits) / capacity_bps[0]
+    # a path without hops (the task computes where it arrives) delivers at once
+    tail = jnp.where(hop_mask[0], (bits - pkt_bits) / capacity_bps[0], 0.0)
 
     def hop(carry, x):
         head, tail = carry

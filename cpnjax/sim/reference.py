@@ -205,6 +205,8 @@ def _send_chunk_np(p: dict, link_jobs, path, chunk_bytes: float, update: bool = 
     delivered."""
     bits = 8.0 * chunk_bytes
     pkt_bits = 8.0 * min(float(p["packet_bytes"]), chunk_bytes)
+    if len(path) == 0:  # the task computes where it arrives
+        return 0.0
     head, tail = 0.0, (bits - pkt_bits) / p["link_capacity_bps"][path[0]]
     for link in path:
         cap, u = p["link_capacity_bps"][link], p["link_bg_util"][link]
