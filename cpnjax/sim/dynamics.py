@@ -217,7 +217,7 @@ def chunk_through_hops(
     prop_s: jax.Array,
     bg_wait_s: jax.Array,
     temp_s: float | None,
-) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array, jax.Array]]:
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]:
     """Send one chunk along one path through the jobs already reserved on its hops.
 
     Args:
@@ -313,7 +313,7 @@ def free_slot(
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array, jax.Array]]:
     """A slot for a new job: an empty one (0 work), else merge the two jobs whose tails come
     first into one (heads min, tails max, work summed, the earlier head's impulse: work is
-    conserved, its timing blurred) and free the other.
+    conserved, its timing blurred) and empty the other.
 
     Args:
       jobs: (head, tail, work, impulse), each (M,).
