@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cpnjax.sim import SimParams, Task
+from cpnjax.sim.dynamics import hop_homes
 from cpnjax.sim.env import refresh_link_caches
 
 
@@ -44,6 +45,7 @@ def line_params(
         cand_mask=jnp.ones((1, 1, 1), bool),
         path_links=jnp.asarray(links),
         hop_mask=jnp.asarray(hop_mask),
+        hop_home=jnp.asarray(hop_homes(links, hop_mask)),
         path_mask=jnp.asarray(path_mask),
         cand_device=jnp.zeros((1, 1, 1), jnp.int32),
         hop_capacity_bps=per_hop(capacity_bps, 1.0),
@@ -110,6 +112,7 @@ def two_node_params(fast_s=2e-3, slow_s=40e-3, capacity_bps=1e9, prop_s=1e-3):
         cand_mask=jnp.ones((1, 1, 2), bool),
         path_links=jnp.asarray(links),
         hop_mask=jnp.asarray(hop_mask),
+        hop_home=jnp.asarray(hop_homes(links, hop_mask)),
         path_mask=jnp.ones((1, 1, 2, 1), bool),
         cand_device=jnp.asarray([[[0, 1]]], jnp.int32),
         hop_capacity_bps=per_hop(capacity_bps),

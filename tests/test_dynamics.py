@@ -10,6 +10,7 @@ from cpnjax.sim.dynamics import (
     fifo_backlog,
     free_server_slot,
     free_slot,
+    hop_homes,
     serve_compute,
     settle,
     settle_server,
@@ -141,3 +142,14 @@ def test_settle_is_jit_and_vmap_friendly():
     for i, jobs in enumerate(batch):
         for a, b in zip(settle(jobs, BG_UTIL, None), out, strict=True):
             np.testing.assert_allclose(a, b[i], atol=1e-6)
+
+
+def test_hop_homes_keep_each_link_at_its_first_real_hop():
+    links = np.array([[0, 1, 2], [0, 3, 0], [5, 1, 0]])
+    mask = np.array([[1, 1, 1], [1, 1, 0], [1, 1, 0]], bool)
+    home = hop_homes(links, mask)
+    np.testing.assert_array_equal(home, [[0, 1, 2], [0, 4, 5], [6, 1, 8]])
+    # batched over leading axes, one table each
+    both = hop_homes(np.stack([links, links[::-1]]), np.stack([mask, mask[::-1]]))
+    np.testing.assert_array_equal(both[0], home)
+    np.testing.assert_array_equal(both[1], [[0, 1, 2], [3, 4, 5], [3, 1, 8]])

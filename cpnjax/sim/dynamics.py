@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from cpnjax.lanes import (
@@ -378,10 +379,27 @@ def settle_server(arrival: jax.Array, compute: jax.Array) -> tuple[jax.Array, ja
     )
 
 
+def hop_homes(path_links: np.ndarray, hop_mask: np.ndarray) -> np.ndarray:
+    """Where `send_chunks` keeps each link's rows while it sends a task's chunks: the flat index
+    (into the K x H hops, path-major) of the first real hop on the same link; a padded hop is
+    its own home. Host-side, once per scenario.
+
+    Args: path_links, hop_mask: (..., K, H). Returns (..., K, H) int32.
+    """
+    *batch, num_paths, num_hops = path_links.shape
+    flat = path_links.reshape(*batch, num_paths * num_hops)
+    real = hop_mask.reshape(flat.shape)
+    same = (flat[..., :, None] == flat[..., None, :]) & real[..., :, None] & real[..., None, :]
+    own = np.arange(flat.shape[-1])
+    home = np.where(real, np.argmax(same, axis=-2), own)
+    return home.reshape(path_links.shape).astype(np.int32)
+
+
 def send_chunks(
     links: LinkRows,
     link_age_s: jax.Array,
     path_links: jax.Array,
+    hop_home: jax.Array,
     hop_mask: jax.Array,
     chunk_bytes: jax.Array,
     packet_bytes: jax.Array,
@@ -394,68 +412,59 @@ def send_chunks(
     """Send a task's K chunks one after the other along their paths and reserve their jobs.
 
     The K x H rows of the paths' links are gathered once and settled once (`settle` is
-    idempotent), then each path in turn frees a slot on its hops (`free_slot`), goes through
-    them (`chunk_through_hops`) and writes its rows back to every gathered row of the same link,
-    so that a later path sees an earlier one's job on a shared link. The rows, with their
-    caches, go back to the state in one scatter.
+    idempotent); each link's rows are then kept at one home hop (`hop_homes`). Each path in turn
+    reads its hops' rows from their homes, frees a slot on them (`free_slot`), goes through
+    them (`chunk_through_hops`) and writes the rows back to their homes, so that a later path
+    sees an earlier one's job on a shared link. The written rows, with their caches, go back to
+    the state in one scatter.
 
     Args:
       links: the (L, M) rows of every link, times relative to when each row was written.
       link_age_s: (L,) time since each link's row was written.
-      path_links: (K, H) int link ids of each path's hops; hop_mask: (K, H) bool, the hops to
-        use (False on a path that carries nothing). chunk_bytes: (K,).
+      path_links: (K, H) int link ids of each path's hops (any id on padded hops);
+        hop_home: (K, H) their `hop_homes`; hop_mask: (K, H) bool, the hops to use (False on
+        padded hops and on a path that carries nothing). chunk_bytes: (K,).
       capacity_bps, bg_util, prop_s, bg_wait_s: (K, H) constants of the hops.
       Other args: see `chunk_through_hops`.
 
     Returns (delivered_s (K,), the updated rows, the updated ages: the used rows are rewritten
     relative to now, age 0).
     """
-    num_links = links.head_s.shape[0]
-    idx = jnp.where(hop_mask, path_links, num_links)  # unused hops point past the end
-    age = link_age_s.at[idx].get(mode="fill", fill_value=0.0)[..., None]
-    block = jax.tree.map(lambda x: x.at[idx].get(mode="fill", fill_value=0.0), links)
+    num_links, num_slots = links.head_s.shape
+    num_paths, num_hops = path_links.shape
+    age = link_age_s[path_links][..., None]
+    block = jax.tree.map(lambda x: x[path_links], links)
     jobs = (block.head_s - age, block.tail_s - age, block.work_s, block.impulse_s)  # (K, H, M)
     jobs = jax.vmap(jax.vmap(settle, in_axes=(0, 0, None, 0)), in_axes=(0, 0, None, 0))(
         jobs, bg_util, temp_s, block.breaks_input
     )
-    rows = (*jobs, block.breaks_input)
-    # same[k, j, p, i]: row (k, j) is the link of path p's real hop i
-    same = (idx[:, :, None, None] == idx[None, None, :, :]) & hop_mask[None, None, :, :]
-    num_slots = links.head_s.shape[-1]
+    rows = tuple(x.reshape(num_paths * num_hops, -1) for x in (*jobs, block.breaks_input))
 
     def path(rows, x):
-        p, path_mask, path_bytes, capacity, util, prop, wait = x
-        mine = tuple(r[p] for r in rows)  # (H, M), (H, 2M)
+        home, real, path_bytes, capacity, util, prop, wait = x
+        mine = tuple(r[home] for r in rows)  # (H, M), (H, 2M)
         slot, jobs = jax.vmap(free_slot)(mine[:4])
         delivered, job, a_breaks = chunk_through_hops(
-            jobs, path_mask, path_bytes, packet_bytes, capacity, util, prop, wait, temp_s
+            jobs, real, path_bytes, packet_bytes, capacity, util, prop, wait, temp_s
         )
-        at_slot = _one_hot(slot, num_slots)
-        jobs = tuple(jnp.where(at_slot, v[:, None], r) for r, v in zip(jobs, job, strict=True))
+        # Scatters, not one-hot selects: XLA would recompute the slot in every selected element.
+        hop = jnp.arange(num_hops)
+        jobs = tuple(r.at[hop, slot].set(v) for r, v in zip(jobs, job, strict=True))
         # the cache of the written row: the chunk's breaks go where its job goes
-        at_break = jnp.concatenate([at_slot, at_slot], -1)
-        chunk_break = jnp.where(
-            jnp.arange(2 * num_slots) < num_slots, a_breaks[:, num_slots, None], a_breaks[:, -1:]
+        cache = jnp.concatenate([a_breaks[:, :num_slots], a_breaks[:, num_slots + 1 : -1]], -1)
+        cache = cache.at[hop, slot].set(a_breaks[:, num_slots])
+        cache = cache.at[hop, slot + num_slots].set(a_breaks[:, -1])
+        written = tuple(
+            jnp.where(real[:, None], w, m) for w, m in zip((*jobs, cache), mine, strict=True)
         )
-        old = jnp.concatenate([a_breaks[:, :num_slots], a_breaks[:, num_slots + 1 : -1]], -1)
-        mine = (*jobs, jnp.where(at_break, chunk_break, old))
-        match = same[:, :, p, :]  # (K, H, H)
-        for i in range(match.shape[-1]):
-            rows = tuple(
-                jnp.where(match[..., i, None], m[i], r) for r, m in zip(rows, mine, strict=True)
-            )
-        return rows, delivered
+        return tuple(r.at[home].set(w) for r, w in zip(rows, written, strict=True)), delivered
 
-    paths = (
-        jnp.arange(idx.shape[0]),
-        hop_mask,
-        chunk_bytes,
-        capacity_bps,
-        bg_util,
-        prop_s,
-        bg_wait_s,
-    )
+    paths = (hop_home, hop_mask, chunk_bytes, capacity_bps, bg_util, prop_s, bg_wait_s)
     rows, delivered = jax.lax.scan(path, rows, paths)
+    # a home row goes back to the state if some chunk went through it
+    home = hop_home.reshape(-1)
+    touched = jnp.zeros(home.shape, bool).at[home].max(hop_mask.reshape(-1))
+    idx = jnp.where(touched, path_links.reshape(-1), num_links)
     new = LinkRows(*rows, busy_s=busy_until(rows[0], rows[2]))
     links = jax.tree.map(lambda x, b: x.at[idx].set(b, mode="drop"), links, new)
     return delivered, links, link_age_s.at[idx].set(0.0, mode="drop")

@@ -82,6 +82,7 @@ class Candidates:
     device: jax.Array  # (N,) int32
     links: jax.Array  # (N, K, H) int32
     hop_mask: jax.Array  # (N, K, H) bool
+    home: jax.Array  # (N, K, H) int32 `dynamics.hop_homes`
     path_mask: jax.Array  # (N, K) bool
     capacity_bps: jax.Array  # (N, K, H)
     rate_bps: jax.Array  # (N, K, H)
@@ -99,6 +100,7 @@ def candidates(params: SimParams, task: Task) -> Candidates:
         device=params.cand_device[a, c],
         links=params.path_links[a, c],
         hop_mask=params.hop_mask[a, c],
+        home=params.hop_home[a, c],
         path_mask=params.path_mask[a, c],
         capacity_bps=params.hop_capacity_bps[a, c],
         rate_bps=params.hop_rate_bps[a, c],
@@ -217,6 +219,7 @@ def step(
         state.links,
         state.link_age_s,
         cand.links,
+        cand.home,
         cand.hop_mask & (used & valid)[:, None],  # a rejected action touches no link
         split * task.size_bytes,
         params.packet_bytes,

@@ -8,6 +8,7 @@ import numpy as np
 
 from cpnjax.latency import LatencyPredictor, LearnedPredictor, load_latency_table
 from cpnjax.scenario import Scenario, TaskStream
+from cpnjax.sim.dynamics import hop_homes
 from cpnjax.sim.types import SimParams, Task
 
 PACKET_BYTES = 9000  # jumbo frames: ~6x fewer packets than 1500 B, latency within 0.5%
@@ -57,6 +58,7 @@ def make_params(
         cand_mask=jnp.asarray(cand.node_mask),
         path_links=jnp.asarray(cand.path_links, jnp.int32),
         hop_mask=jnp.asarray(cand.hop_mask),
+        hop_home=jnp.asarray(hop_homes(cand.path_links, cand.hop_mask)),
         path_mask=jnp.asarray(cand.path_mask),
         cand_device=jnp.asarray(np.maximum(scenario.node_device, 0)[cand.node], jnp.int32),
         hop_capacity_bps=per_hop(topo.capacity_bps, 1.0),
