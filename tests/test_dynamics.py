@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from cpnjax.sim.dynamics import (
+    break_input,
+    chunk_through_hops,
     fifo_backlog,
     free_server_slot,
     free_slot,
@@ -42,7 +44,7 @@ def backlog_seen_by_a_new_job(jobs, head_s, tail_s):
 def test_settling_the_past_changes_no_later_backlog(seed):
     rng = np.random.default_rng(seed)
     jobs = random_jobs(rng)
-    settled = settle(jobs, BG_UTIL, None)
+    settled, _ = settle(jobs, BG_UTIL, None)
     for _ in range(3):
         head = rng.uniform(0, 8)
         tail = head + rng.uniform(0, 3)
@@ -64,7 +66,7 @@ def test_settling_frees_the_slots_of_jobs_that_are_all_in():
             [1.0, 1.5, 1.5, 0.1],  # impulse
         )
     )
-    head, tail, work, impulse = settle(jobs, 0.0, None)
+    (head, tail, work, impulse), _ = settle(jobs, 0.0, None)
     # Served at rate 1: the first is done at -2; 1.5 at -2, 0.5 left at -1, + 1.5; 1 left now.
     np.testing.assert_allclose(work, [1.0, 0.0, 0.0, 1.0], atol=1e-6)
     np.testing.assert_allclose(impulse, [1.0, 0.0, 0.0, 0.1], atol=1e-6)
@@ -77,7 +79,7 @@ def test_a_settled_backlog_survives_the_next_settle():
         jnp.array(x, jnp.float32)
         for x in ([0.0, -1.0, 0.0], [0.0, -0.5, 0.0], [2.0, 0.2, 0.0], [2.0, 0.05, 0.0])
     )
-    again = settle(jobs, 0.0, None)
+    again, _ = settle(jobs, 0.0, None)
     # The small job (0.05 at -1, then 0.15 over half a second) has drained by now.
     np.testing.assert_allclose(again[2], [2.0, 0.0, 0.0], atol=1e-6)
     np.testing.assert_allclose(
@@ -89,7 +91,7 @@ def test_a_full_link_merges_its_two_earliest_jobs_and_conserves_work():
     rng = np.random.default_rng(0)
     head = jnp.asarray(rng.uniform(0, 5, 4), jnp.float32)
     jobs = (head, head + 1.0, jnp.array([1.0, 2.0, 3.0, 4.0]), jnp.full((4,), 0.1))
-    slot, merged = free_slot(jobs)
+    slot, merged, _ = free_slot(jobs)
     a, b = np.argsort(np.asarray(jobs[1]))[:2]
     assert int(slot) == a  # freed for the new job
     # The other of the two holds both: their span and their summed work.
@@ -101,7 +103,7 @@ def test_a_full_link_merges_its_two_earliest_jobs_and_conserves_work():
     assert float(merged[2][slot]) == 0.0 and float(merged[3][slot]) == 0.0
     # With an empty slot nothing merges.
     jobs = tuple(x.at[2].set(0.0) for x in jobs)
-    slot, same = free_slot(jobs)
+    slot, same, _ = free_slot(jobs)
     assert int(slot) == 2
     for a, b in zip(same, jobs, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -138,9 +140,9 @@ def test_settle_is_jit_and_vmap_friendly():
     rng = np.random.default_rng(1)
     batch = [random_jobs(rng) for _ in range(3)]
     stacked = jax.tree.map(lambda *x: jnp.stack(x), *batch)
-    out = jax.jit(jax.vmap(settle, in_axes=(0, None, None)))(stacked, BG_UTIL, None)
+    out, _ = jax.jit(jax.vmap(settle, in_axes=(0, None, None)))(stacked, BG_UTIL, None)
     for i, jobs in enumerate(batch):
-        for a, b in zip(settle(jobs, BG_UTIL, None), out, strict=True):
+        for a, b in zip(settle(jobs, BG_UTIL, None)[0], out, strict=True):
             np.testing.assert_allclose(a, b[i], atol=1e-6)
 
 
@@ -153,3 +155,46 @@ def test_hop_homes_keep_each_link_at_its_first_real_hop():
     both = hop_homes(np.stack([links, links[::-1]]), np.stack([mask, mask[::-1]]))
     np.testing.assert_array_equal(both[0], home)
     np.testing.assert_array_equal(both[1], [[0, 1, 2], [3, 4, 5], [3, 1, 8]])
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_settle_and_free_slot_keep_the_row_cache_exact(seed):
+    # The O(M) updates of `break_input` agree with recomputing it from the new jobs.
+    rng = np.random.default_rng(seed)
+    jobs = random_jobs(rng)
+    if seed % 2:  # a full row: free_slot merges
+        jobs = (jobs[0], jobs[1], jnp.where(jobs[2] > 0, jobs[2], 0.5), jobs[3])
+    cache = break_input(jobs)
+    settled, settled_cache = settle(jobs, BG_UTIL, None, cache)
+    np.testing.assert_allclose(settled_cache, break_input(settled), atol=1e-5)
+    slot, freed, freed_cache = free_slot(settled, settled_cache)
+    np.testing.assert_allclose(freed_cache, break_input(freed), atol=1e-5)
+    assert float(freed[2][slot]) == 0.0
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_chunk_hop_from_the_cache_equals_the_full_backlog_formula(seed):
+    # One hop: the O(M) chunk query against fifo_backlog of the jobs with the chunk appended.
+    rng = np.random.default_rng(seed)
+    jobs, _ = settle(random_jobs(rng), BG_UTIL, None)
+    slot, jobs, cache = free_slot(jobs)
+    capacity, size = 1e9, float(rng.uniform(1e5, 5e6))
+    one = lambda x: jnp.asarray([x], jnp.float32)  # noqa: E731
+    delivered, job, a_breaks = chunk_through_hops(
+        tuple(x[None] for x in jobs),
+        cache[None],
+        jnp.array([True]),
+        jnp.float32(size),
+        jnp.float32(9000.0),
+        one(capacity),
+        one(BG_UTIL),
+        one(0.0),
+        one(0.0),
+        None,
+    )
+    head, tail, work, impulse = (float(x[0]) for x in job)
+    both = tuple(jnp.append(x, v) for x, v in zip(jobs, (head, tail, work, impulse), strict=True))
+    q, full_breaks = fifo_backlog(*both, BG_UTIL, jnp.array([head, tail]), None, with_input=True)
+    np.testing.assert_allclose(a_breaks[0], full_breaks, rtol=1e-5, atol=1e-6)
+    pkt = 8 * 9000.0 / capacity
+    np.testing.assert_allclose(float(delivered), tail + max(float(q[1]), pkt), rtol=1e-5)

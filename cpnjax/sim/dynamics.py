@@ -98,7 +98,9 @@ def soft_max2(a: jax.Array, b: jax.Array, temp_s: float | None) -> jax.Array:
     return temp_s * jnp.logaddexp(a / temp_s, b / temp_s)
 
 
-def soft_max_masked(x: jax.Array, weight: jax.Array, temp_s: float | None, axis=-1) -> jax.Array:
+def soft_max_masked(
+    x: jax.Array, weight: jax.Array, temp_s: float | None, axis=-1, reduce: bool = False
+) -> jax.Array:
     """max of x over entries with weight > 0 (hard), or temp * log sum weight * exp(x / temp).
 
     Args:
@@ -106,8 +108,19 @@ def soft_max_masked(x: jax.Array, weight: jax.Array, temp_s: float | None, axis=
         along `axis`.
     """
     if temp_s is None:
-        return lane_max(jnp.where(weight > 0, x, -jnp.inf), axis)
+        return (jnp.max if reduce else lane_max)(jnp.where(weight > 0, x, -jnp.inf), axis)
+    if reduce:
+        return temp_s * jax.nn.logsumexp(x / temp_s, axis, b=weight)
     return temp_s * lane_logsumexp(x / temp_s, weight, axis)
+
+
+def _contrib(head, tail, work, impulse, x, inclusive: bool):
+    """Work (link-s) one job has put in by time x (its impulse counted at x when `inclusive`).
+    The job's fields broadcast against x."""
+    span = tail - head
+    rate = jnp.where(span > 0, (work - impulse) / jnp.where(span > 0, span, 1.0), 0.0)
+    arrived = (head <= x) if inclusive else (head < x)
+    return jnp.where(arrived, impulse, 0.0) + rate * jnp.clip(x - head, 0.0, jnp.maximum(span, 0.0))
 
 
 def _input(head, tail, work, impulse, x, inclusive: bool):
@@ -118,13 +131,23 @@ def _input(head, tail, work, impulse, x, inclusive: bool):
     total = jnp.zeros_like(x)
     jobs = zip(slices(head), slices(tail), slices(work), slices(impulse), strict=True)
     for h, t, w, imp in jobs:
-        h, t, w, imp = h[..., None], t[..., None], w[..., None], imp[..., None]
-        span = t - h
-        rate = jnp.where(span > 0, (w - imp) / jnp.where(span > 0, span, 1.0), 0.0)
-        arrived = (h <= x) if inclusive else (h < x)
-        fluid = rate * jnp.clip(x - h, 0.0, jnp.maximum(span, 0.0))
-        total = total + jnp.where(arrived, imp, 0.0) + fluid
+        total = total + _contrib(
+            h[..., None], t[..., None], w[..., None], imp[..., None], x, inclusive
+        )
     return total
+
+
+def _input_around(jobs, x: jax.Array, reduce: bool = False) -> tuple[jax.Array, jax.Array]:
+    """(A(x-), A(x+)) of one link's jobs (each (M,)) at one time x (): O(M)."""
+    head, tail, work, impulse = jobs
+    span = tail - head
+    rate = jnp.where(span > 0, (work - impulse) / jnp.where(span > 0, span, 1.0), 0.0)
+    total = (lambda v: jnp.sum(v, -1)) if reduce else lane_sum
+    fluid = total(rate * jnp.clip(x - head, 0.0, jnp.maximum(span, 0.0)))
+    return (
+        fluid + total(jnp.where(head < x, impulse, 0.0)),
+        fluid + total(jnp.where(head <= x, impulse, 0.0)),
+    )
 
 
 def fifo_backlog(
@@ -191,11 +214,7 @@ def probe_through_hops(
 
     def hop(head, x):
         (h, t, w, imp), a_breaks, real, capacity, util, prop, wait = x
-        span = t - h
-        rate = jnp.where(span > 0, (w - imp) / jnp.where(span > 0, span, 1.0), 0.0)
-        fluid = lane_sum(rate * jnp.clip(head - h, 0.0, jnp.maximum(span, 0.0)))
-        a_minus = fluid + lane_sum(jnp.where(h < head, imp, 0.0))
-        a_plus = fluid + lane_sum(jnp.where(h <= head, imp, 0.0))
+        a_minus, a_plus = _input_around((h, t, w, imp), head)
         service = 1.0 - util
         breaks = jnp.concatenate([h, t])
         g = jnp.where(breaks <= head, a_breaks - service * breaks, jnp.inf)
@@ -210,6 +229,7 @@ def probe_through_hops(
 
 def chunk_through_hops(
     hops_jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
+    hops_input: jax.Array,
     hop_mask: jax.Array,
     chunk_bytes: jax.Array,
     packet_bytes: jax.Array,
@@ -221,9 +241,13 @@ def chunk_through_hops(
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]:
     """Send one chunk along one path through the jobs already reserved on its hops.
 
+    `fifo_backlog` of the hop's jobs with the chunk's appended, at the chunk's head and tail, in
+    O(M) per hop from the rows' `break_input` cache: the chunk only adds its own input at the
+    old breaks, and the old jobs' input at its two breaks is one pass over them.
+
     Args:
       hops_jobs: (head_s, tail_s, work_s, impulse_s), each (H, M): the jobs remembered on each
-        hop's link.
+        hop's link. hops_input: (H, 2M) their `break_input`.
       hop_mask: (H,) bool, real hops.
       chunk_bytes: () bytes on this path; packet_bytes: () packet size.
       capacity_bps, bg_util, prop_s, bg_wait_s: (H,) constants of the path's hops (any values
@@ -243,22 +267,33 @@ def chunk_through_hops(
 
     def hop(carry, x):
         head, tail = carry
-        hop_jobs, real, capacity, util, prop, wait = x
+        jobs, a_old, real, capacity, util, prop, wait = x
         work, pkt = bits / capacity, pkt_bits / capacity
         job = (head, tail, work, jnp.where(tail > head, pkt, work))
-        both = tuple(jnp.append(h, v) for h, v in zip(hop_jobs, job, strict=True))
-        (q_head, q_tail), a_breaks = fifo_backlog(
-            *both, util, jnp.stack([head, tail]), temp_s, with_input=True
+        at = jnp.stack([head, tail])  # the chunk's breaks
+        # A(s-) of the old jobs and the chunk at the old breaks and at the chunk's
+        a_breaks_old = a_old + _contrib(*job, jnp.concatenate(jobs[:2]), inclusive=False)
+        old_minus, old_plus = jax.vmap(_input_around, in_axes=(None, 0))(jobs, at)
+        a_at = old_minus + _contrib(*job, at, inclusive=False)
+        num_slots = a_old.shape[-1] // 2
+        a_breaks = jnp.concatenate(
+            [a_breaks_old[:num_slots], a_at[:1], a_breaks_old[num_slots:], a_at[1:]]
         )
+        breaks = jnp.concatenate([jobs[0], head[None], jobs[1], tail[None]])
+        # Q(x) = A(x+) - r x - min_{s <= x} [A(s-) - r s] at the chunk's head and tail
+        service = 1.0 - util
+        g = a_breaks - service * breaks
+        before = (breaks[None, :] <= at[:, None]).astype(g.dtype)  # (2, 2M + 2)
+        g_min = -soft_max_masked(-jnp.broadcast_to(g, before.shape), before, temp_s)
+        q_head, q_tail = old_plus + _contrib(*job, at, inclusive=True) - service * at - g_min
         new_head = head + q_head + wait + prop
         new_tail = tail + soft_max2(q_tail, pkt, temp_s) + wait + prop
         return (jnp.where(real, new_head, head), jnp.where(real, new_tail, tail)), (job, a_breaks)
 
     # A scan, not a Python loop: each hop's times are materialised once (an unrolled chain is
     # fused into one kernel that recomputes the earlier hops for every later one).
-    (_, tail), (jobs, a_breaks) = jax.lax.scan(
-        hop, (head, tail), (hops_jobs, hop_mask, capacity_bps, bg_util, prop_s, bg_wait_s)
-    )
+    xs = (hops_jobs, hops_input, hop_mask, capacity_bps, bg_util, prop_s, bg_wait_s)
+    (_, tail), (jobs, a_breaks) = jax.lax.scan(hop, (head, tail), xs)
     return tail, jobs, a_breaks
 
 
@@ -267,7 +302,7 @@ def settle(
     bg_util: jax.Array,
     temp_s: float | None,
     breaks_input: jax.Array | None = None,
-) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+) -> tuple[tuple[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]:
     """Fold the input that came before now (0) into one impulse at 0 holding the backlog Q(0-).
 
     Exact for every later query (the fluid queue is Markov in its backlog), and it frees the
@@ -277,68 +312,103 @@ def settle(
 
     Q(0-) = A(0-) - min_{s <= 0} [A(s-) - (1 - u) s] over the breaks s and 0 itself (input
     before now is all from jobs with head < 0), O(M) from `break_input` (computed when not given).
+    The settled row's cache follows in O(M): it has no input before 0, and after 0 the old input
+    plus the backlog, so A'(s-) = Q(0-) + A(s-) - A(0-) at a break s > 0 (an unchanged one).
 
     Args:
       jobs: (head, tail, work, impulse), each (M,): one link's jobs. bg_util: () utilisation.
       breaks_input: (2M,) `break_input(jobs)`, if known.
 
-    Returns the settled (head, tail, work, impulse), each (M,).
+    Returns the settled (head, tail, work, impulse), each (M,), and their (2M,) `break_input`.
     """
     head, tail, work, impulse = jobs
     if breaks_input is None:
         breaks_input = break_input(jobs)
     before = head < 0  # input strictly before now
     zero = jnp.zeros((1,), head.dtype)
-    a_now = _input(head, tail, work, impulse, zero, inclusive=False)  # (1,) A(0-)
+    # The row's scalars (A(0-), Q(0-), which slot keeps it, whether any job is done) are used by
+    # every element of the settled row: XLA recomputes lane folds in each such element, so they
+    # are reduces here (a reduce is computed once).
+    a_now = _input_around(jobs, zero[0], reduce=True)[0][None]  # (1,) A(0-)
     breaks = jnp.concatenate([head, tail, zero, zero])  # now counted twice, as it always was
     g = jnp.concatenate([breaks_input, a_now, a_now]) - (1 - bg_util) * breaks
     at_or_before = (breaks <= 0).astype(g.dtype)
-    q0 = (a_now + soft_max_masked(-g, at_or_before, temp_s))[0]
+    q0 = (a_now + soft_max_masked(-g, at_or_before, temp_s, reduce=True))[0]
     live = work > 0
     done = live & before & (tail <= 0)  # an impulse at 0 (a settled backlog) is not before
     straddle = live & before & (tail > 0)
     span = jnp.where(straddle, tail - head, 1.0)
     left = (work - impulse) * tail / span  # the straddler's fluid after 0
-    keep = _one_hot(lane_argmax(done.astype(jnp.int32)), head.shape[-1])  # holds the backlog
+    keep = _one_hot(jnp.argmax(done.astype(jnp.int32)), head.shape[-1])  # holds the backlog
     settled = (
         jnp.where(straddle | done, 0.0, head),
         jnp.where(done, 0.0, tail),
         jnp.where(keep, q0, jnp.where(done, 0.0, jnp.where(straddle, left, work))),
         jnp.where(keep, q0, jnp.where(done | straddle, 0.0, impulse)),
     )
-    return tuple(jnp.where(lane_any(done), x, y) for x, y in zip(settled, jobs, strict=True))
+    new_breaks = jnp.concatenate(settled[:2])
+    cache = jnp.where(new_breaks > 0, q0 + breaks_input - a_now, 0.0)
+    any_done = jnp.any(done)
+    return (
+        tuple(jnp.where(any_done, x, y) for x, y in zip(settled, jobs, strict=True)),
+        jnp.where(any_done, cache, breaks_input),
+    )
 
 
 def free_slot(
     jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
-) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array, jax.Array]]:
+    breaks_input: jax.Array | None = None,
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]:
     """A slot for a new job: an empty one (0 work), else merge the two jobs whose tails come
     first into one (heads min, tails max, work summed, the earlier head's impulse: work is
     conserved, its timing blurred) and empty the other.
 
+    The row's cache follows in O(M): at every break the merged job's input replaces the two
+    jobs' (the emptied slot's breaks are at 0).
+
     Args:
       jobs: (head, tail, work, impulse), each (M,).
+      breaks_input: (2M,) `break_input(jobs)`, if known.
 
-    Returns (slot () int32, the updated jobs).
+    Returns (slot () int32, the updated jobs, their (2M,) `break_input`).
     """
     head, tail, work, impulse = jobs
+    if breaks_input is None:
+        breaks_input = break_input(jobs)
+    num_slots = tail.shape[-1]
     live = work > 0
     a = lane_argmin(jnp.where(live, tail, -jnp.inf))
-    at_a = _one_hot(a, tail.shape[-1])
-    at_b = _one_hot(lane_argmin(jnp.where(at_a, jnp.inf, tail)), tail.shape[-1])
-    full = lane_any(at_a & live)  # the earliest-tail live job is only chosen when no slot is empty
-    (ha, ta, wa, ia), (hb, tb, wb, ib) = ([_pick(x, at) for x in jobs] for at in (at_a, at_b))
-    merged = (
-        jnp.minimum(ha, hb),
-        jnp.maximum(ta, tb),
-        wa + wb,
-        jnp.where(ha < hb, ia, ib),
-    )
+    b = lane_argmin(jnp.where(jnp.arange(num_slots) == a, jnp.inf, tail))
+    full = live[a]  # the earliest-tail live job is only chosen when no slot is empty
+    # Gathers and scatters, not one-hot selects: XLA would recompute a and b in every element.
+    job_a, job_b = ([x[i] for x in jobs] for i in (a, b))
+    (ha, ta, wa, ia), (hb, tb, wb, ib) = job_a, job_b
+    merged = (jnp.minimum(ha, hb), jnp.maximum(ta, tb), wa + wb, jnp.where(ha < hb, ia, ib))
     # a's job now lives in b: a is emptied (else the next query would count its work twice)
-    return a, tuple(
-        jnp.where(full & at_b, m[..., None], jnp.where(full & at_a, 0.0, x))
+    a_or_none = jnp.where(full, a, num_slots)
+    b_or_none = jnp.where(full, b, num_slots)
+    new_jobs = tuple(
+        x.at[a_or_none].set(0.0, mode="drop").at[b_or_none].set(m, mode="drop")
         for m, x in zip(merged, jobs, strict=True)
     )
+
+    def change(x):  # what the merge changes in A(x-)
+        return (
+            _contrib(*merged, x, inclusive=False)
+            - _contrib(*job_a, x, inclusive=False)
+            - _contrib(*job_b, x, inclusive=False)
+        )
+
+    cache = breaks_input + change(jnp.concatenate([head, tail]))
+    # the merged job's breaks are a head and a tail of a or b; the emptied slot's are at 0
+    at_head = cache[jnp.where(ha < hb, a, b)]
+    at_tail = cache[num_slots + jnp.where(ta > tb, a, b)]
+    zero = jnp.zeros((), head.dtype)
+    at_zero = _input_around(jobs, zero)[0] + change(zero)
+    cache = cache.at[jnp.stack([a, a + num_slots, b, b + num_slots])].set(
+        jnp.stack([at_zero, at_zero, at_head, at_tail])
+    )
+    return a, new_jobs, jnp.where(full, cache, breaks_input)
 
 
 def free_server_slot(
@@ -435,17 +505,17 @@ def send_chunks(
     age = link_age_s[path_links][..., None]
     block = jax.tree.map(lambda x: x[path_links], links)
     jobs = (block.head_s - age, block.tail_s - age, block.work_s, block.impulse_s)  # (K, H, M)
-    jobs = jax.vmap(jax.vmap(settle, in_axes=(0, 0, None, 0)), in_axes=(0, 0, None, 0))(
+    jobs, cache = jax.vmap(jax.vmap(settle, in_axes=(0, 0, None, 0)), in_axes=(0, 0, None, 0))(
         jobs, bg_util, temp_s, block.breaks_input
     )
-    rows = tuple(x.reshape(num_paths * num_hops, -1) for x in (*jobs, block.breaks_input))
+    rows = tuple(x.reshape(num_paths * num_hops, -1) for x in (*jobs, cache))
 
     def path(rows, x):
         home, real, path_bytes, capacity, util, prop, wait = x
         mine = tuple(r[home] for r in rows)  # (H, M), (H, 2M)
-        slot, jobs = jax.vmap(free_slot)(mine[:4])
+        slot, jobs, cache = jax.vmap(free_slot)(mine[:4], mine[4])
         delivered, job, a_breaks = chunk_through_hops(
-            jobs, real, path_bytes, packet_bytes, capacity, util, prop, wait, temp_s
+            jobs, cache, real, path_bytes, packet_bytes, capacity, util, prop, wait, temp_s
         )
         # Scatters, not one-hot selects: XLA would recompute the slot in every selected element.
         hop = jnp.arange(num_hops)
