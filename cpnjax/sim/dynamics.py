@@ -191,8 +191,9 @@ def break_input(jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array]) -> jax.
 
 
 def probe_through_hops(
-    hops_jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
-    hops_input: jax.Array,
+    links: LinkRows,
+    link_age_s: jax.Array,
+    hop_links: jax.Array,
     hop_mask: jax.Array,
     probe_bytes: jax.Array,
     capacity_bps: jax.Array,
@@ -207,22 +208,25 @@ def probe_through_hops(
     itself: Q(h) = p + A(h+) - r h - min(A(h-) - r h, min_{s <= h} [A(s-) - r s]), r = 1 - u.
 
     Args:
-      hops_jobs: (head_s, tail_s, work_s, impulse_s), each (H, M), times relative to now.
-      hops_input: (H, 2M) their `break_input`. hop_mask: (H,) real hops.
+      links: the (L, M) rows of every link; link_age_s: (L,) their ages.
+      hop_links: (H,) int link id of each hop; hop_mask: (H,) real hops.
       probe_bytes: (); capacity_bps, bg_util, prop_s, bg_wait_s: (H,) the hops' constants.
     """
 
     def hop(head, x):
-        (h, t, w, imp), a_breaks, real, capacity, util, prop, wait = x
+        link, real, capacity, util, prop, wait = x
+        # each hop's row is gathered here, in the scan, so that no (H, ...) block is transposed
+        row = jax.tree.map(lambda r: r[link], links)
+        h, t, w, imp = row.now(link_age_s[link])
         a_minus, a_plus = _input_around((h, t, w, imp), head)
         service = 1.0 - util
         breaks = jnp.concatenate([h, t])
-        g = jnp.where(breaks <= head, a_breaks - service * breaks, jnp.inf)
+        g = jnp.where(breaks <= head, row.breaks_input - service * breaks, jnp.inf)
         g_min = jnp.minimum(a_minus - service * head, lane_min(g))
         backlog = 8.0 * probe_bytes / capacity + a_plus - service * head - g_min
         return jnp.where(real, head + backlog + wait + prop, head), None
 
-    xs = (hops_jobs, hops_input, hop_mask, capacity_bps, bg_util, prop_s, bg_wait_s)
+    xs = (hop_links, hop_mask, capacity_bps, bg_util, prop_s, bg_wait_s)
     head, _ = jax.lax.scan(hop, jnp.zeros_like(probe_bytes), xs)
     return head
 

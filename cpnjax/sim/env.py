@@ -114,10 +114,9 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
     """What the controller sees for this task (state already advanced to its arrival)."""
     cand = candidates(params, task)
     hop_mask = cand.hop_mask
-    rows = jax.tree.map(lambda x: x[cand.links], state.links)  # (N, K, H, ...)
     age = state.link_age_s[cand.links]
-    hops_jobs = rows.now(age)  # each (N, K, H, M)
-    hop_backlog = jnp.where(hop_mask, jnp.maximum(rows.busy_s - age, 0.0), 0.0)
+    busy = state.links.busy_s[cand.links]
+    hop_backlog = jnp.where(hop_mask, jnp.maximum(busy - age, 0.0), 0.0)
     compute_wait = busy_until(*node_jobs_now(state, cand.node))
     bg_wait = cand.bg_wait_s
     if config.probe_noise:
@@ -126,10 +125,11 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
         z = jax.random.normal(state.key, hop_mask.shape[:-1])
         bg_wait = bg_wait * jnp.maximum(1.0 + z / jnp.sqrt(3.0), 0.0)[..., None]
     # A probe is a one-packet chunk through the reserved jobs that reserves nothing.
-    probe = functools.partial(probe_through_hops, probe_bytes=params.probe_bytes)
+    probe = functools.partial(
+        probe_through_hops, state.links, state.link_age_s, probe_bytes=params.probe_bytes
+    )
     path_delay = jax.vmap(jax.vmap(probe))(
-        hops_jobs,
-        rows.breaks_input,
+        cand.links,
         hop_mask,
         capacity_bps=cand.capacity_bps,
         bg_util=cand.bg_util,
