@@ -35,6 +35,7 @@ def line_params(
     node_device = np.zeros(num_hops + 1, np.int32)
     per_hop = lambda x, pad: jnp.asarray(np.where(hop_mask, x, pad), jnp.float32)  # noqa: E731
     return SimParams(
+        link_ids=jnp.arange(num_links, dtype=jnp.int32),
         link_capacity_bps=f(capacity_bps),
         link_rate_bps=f(capacity_bps * (1 - bg_util)),
         link_prop_s=f(prop_s),
@@ -102,6 +103,7 @@ def two_node_params(fast_s=2e-3, slow_s=40e-3, capacity_bps=1e9, prop_s=1e-3):
     per_hop = lambda x: jnp.full((1, 1, 2, 1, 1), x, jnp.float32)  # noqa: E731
     compute = jnp.asarray([[fast_s, slow_s]], jnp.float32)
     return SimParams(
+        link_ids=jnp.arange(2, dtype=jnp.int32),
         link_capacity_bps=f(capacity_bps),
         link_rate_bps=f(capacity_bps),
         link_prop_s=f(prop_s),

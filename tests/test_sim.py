@@ -171,7 +171,7 @@ def scenario(topology="abilene", seed=0, **kw):
 def test_one_compile_serves_two_scenarios_of_one_padded_size():
     a = scenario(seed=0, max_hops=8, access_points=(0, 8))
     b = scenario(seed=1, max_hops=8, access_points=(3, 9))
-    pa, pb = make_params(a), make_params(b)
+    pa, pb = make_params(a, all_links=True), make_params(b, all_links=True)
     chex.assert_trees_all_equal_shapes(pa, pb)
 
     @jax.jit
@@ -182,6 +182,25 @@ def test_one_compile_serves_two_scenarios_of_one_padded_size():
     for sc, p in ((a, pa), (b, pb)):
         _, info = run(p, reset(p, jax.random.key(0)), task_arrays(sc.tasks))
         assert np.isfinite(np.asarray(info.response_s)).all()
+
+
+def test_simulating_only_the_used_links_changes_no_number():
+    sc = scenario()
+    used, full = make_params(sc), make_params(sc, all_links=True)
+    assert used.num_links < full.num_links == sc.topology.num_links
+    # every simulated link is a topology link with its own constants
+    ids = np.asarray(used.link_ids)
+    np.testing.assert_array_equal(used.link_capacity_bps, np.asarray(full.link_capacity_bps)[ids])
+    hop_mask = np.asarray(used.hop_mask)
+    np.testing.assert_array_equal(
+        ids[np.asarray(used.path_links)][hop_mask], np.asarray(full.path_links)[hop_mask]
+    )
+    tasks = task_arrays(sc.tasks)
+    infos = [
+        rollout(p, reset(p, jax.random.key(0)), tasks, greedy_joint, SimConfig())[1]
+        for p in (used, full)
+    ]
+    chex.assert_trees_all_close(*infos, rtol=1e-6)
 
 
 def test_vmap_over_environments_equals_a_python_loop():

@@ -51,7 +51,7 @@ def test_advantage_sign_raises_the_better_node():
 
 def test_update_traces_once_across_updates_and_scenarios():
     sc = [make_scenario(dataclasses.replace(ScenarioConfig.test(), max_hops=8), s) for s in (0, 3)]
-    args = [(make_params(s), task_distribution(s)) for s in sc]
+    args = [(make_params(s, all_links=True), task_distribution(s)) for s in sc]
     shapes = [jax.tree.map(np.shape, a) for a in args]
     assert shapes[0] == shapes[1]  # two scenarios of one padded size
     cfg = TrainConfig.test()

@@ -22,6 +22,7 @@ def make_params(
     packet_bytes: float = PACKET_BYTES,
     probe_bytes: float = PROBE_BYTES,
     background_packet_bytes: float = BACKGROUND_PACKET_BYTES,
+    all_links: bool = False,
 ) -> SimParams:
     """Static simulator arrays for a scenario.
 
@@ -32,6 +33,12 @@ def make_params(
     `predictor` makes the predicted compute latency the observation reads; by default the
     learned one (`LearnedPredictor`): TSFT from `new_device_samples` measurements for the
     scenario's `new_devices`, the base model for the others.
+
+    Only the links that some candidate path crosses are simulated (the others never carry a
+    task's bytes): `link_ids` maps the simulator's links to the topology's, and `path_links`
+    holds simulator link indices. On ASN2k that is 115 of 8558 links, and the state shrinks with
+    it. `all_links` keeps every link of the topology instead (the same numbers), so that the
+    params of scenarios on one topology with one padding have the same shapes (one compile).
     """
     topo = scenario.topology
     cfg = scenario.config
@@ -43,22 +50,32 @@ def make_params(
     pred_ms = predictor.predict_ms(load_latency_table(), scenario.devices)
     cand = scenario.candidates
     f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    if all_links:
+        link_ids = np.arange(topo.num_links)
+    else:
+        link_ids = np.unique(cand.path_links[cand.hop_mask])
+    if link_ids.size == 0:  # every task computes where it arrives: keep one (unused) link
+        link_ids = np.zeros(1, np.int64)
+    sim_link = np.zeros(topo.num_links, np.int64)
+    sim_link[link_ids] = np.arange(link_ids.size)
+    path_links = np.where(cand.hop_mask, sim_link[cand.path_links], 0)
 
     def per_hop(values: np.ndarray, pad: float) -> jax.Array:
         return f32(np.where(cand.hop_mask, values[cand.path_links], pad))
 
     return SimParams(
-        link_capacity_bps=f32(topo.capacity_bps),
-        link_rate_bps=f32(topo.capacity_bps * (1.0 - util)),
-        link_prop_s=f32(topo.prop_delay_s),
-        link_bg_util=f32(util),
-        link_bg_wait_s=f32(bg_wait),
+        link_ids=jnp.asarray(link_ids, jnp.int32),
+        link_capacity_bps=f32(topo.capacity_bps[link_ids]),
+        link_rate_bps=f32((topo.capacity_bps * (1.0 - util))[link_ids]),
+        link_prop_s=f32(topo.prop_delay_s[link_ids]),
+        link_bg_util=f32(util[link_ids]),
+        link_bg_wait_s=f32(bg_wait[link_ids]),
         node_device=jnp.asarray(np.maximum(scenario.node_device, 0), jnp.int32),
         cand_node=jnp.asarray(cand.node, jnp.int32),
         cand_mask=jnp.asarray(cand.node_mask),
-        path_links=jnp.asarray(cand.path_links, jnp.int32),
+        path_links=jnp.asarray(path_links, jnp.int32),
         hop_mask=jnp.asarray(cand.hop_mask),
-        hop_home=jnp.asarray(hop_homes(cand.path_links, cand.hop_mask)),
+        hop_home=jnp.asarray(hop_homes(path_links, cand.hop_mask)),
         path_mask=jnp.asarray(cand.path_mask),
         cand_device=jnp.asarray(np.maximum(scenario.node_device, 0)[cand.node], jnp.int32),
         hop_capacity_bps=per_hop(topo.capacity_bps, 1.0),

@@ -37,6 +37,10 @@ class SimConfig:
 
 @struct.dataclass
 class SimParams:
+    """Static arrays of one scenario. The simulator's L links are the topology's links that
+    some candidate path crosses (`link_ids`); `path_links` indexes them."""
+
+    link_ids: jax.Array  # (L,) int32 the topology's id of each simulated link
     link_capacity_bps: jax.Array  # (L,) line rate
     link_rate_bps: jax.Array  # (L,) rate left to task bytes: capacity * (1 - background util)
     link_prop_s: jax.Array  # (L,) propagation delay
@@ -45,7 +49,7 @@ class SimParams:
     node_device: jax.Array  # (V,) int32 column of the device tables, -1: no compute
     cand_node: jax.Array  # (A, C, N) int32 candidate node ids
     cand_mask: jax.Array  # (A, C, N) bool
-    path_links: jax.Array  # (A, C, N, K, H) int32 link id per hop
+    path_links: jax.Array  # (A, C, N, K, H) int32 simulated link (index into link_*) per hop
     hop_mask: jax.Array  # (A, C, N, K, H) bool
     hop_home: jax.Array  # (A, C, N, K, H) int32 `dynamics.hop_homes` of path_links
     path_mask: jax.Array  # (A, C, N, K) bool

@@ -194,7 +194,8 @@ def train_run(
     size = scenario_size(scenario)
     if stored is not None:
         check_compatible(stored, spec, size, run_dir)
-    sim_params = make_params(scenario)
+    # every topology link, so that seeds and loads of one topology share the compile
+    sim_params = make_params(scenario, all_links=True)
     dist = task_distribution(scenario)
     val_tasks = validation_stream(scenario, spec.validation_tasks)
     key = jax.random.key(spec.seed)
