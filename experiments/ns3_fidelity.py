@@ -7,7 +7,8 @@ Each cell is `cpnjax-ns3 fidelity --topology T --policy P --load L --tasks N --s
 files under OUT/P/T_L/); a cell whose summary.json exists is reused (delete it, or --redo, to
 run it again). After every cell OUT/summary.md and OUT/summary.json are rewritten, with the
 resolved config and package versions in OUT/config.json. With --previous DIR the table shows
-the change of response MAPE against DIR/T_L/summary.json (the matrix before a model change).
+the change of response MAPE against DIR/P/T_L/summary.json (or DIR/T_L/summary.json: the matrix
+before a model change).
 """
 
 from __future__ import annotations
@@ -108,7 +109,11 @@ def main() -> None:
                 sim_config=SimConfig(background_noise=args.background_noise),
             )
         row = {"topology": name, "load": load, "policy": policy, "summary": summary}
-        before = args.previous / f"{name}_{load}" / "summary.json" if args.previous else None
+        before = None
+        if args.previous:  # a matrix of this layout (DIR/policy/T_L), or of one policy (DIR/T_L)
+            before = cell_dir(args.previous, policy, topology, load) / "summary.json"
+            if not before.exists():
+                before = args.previous / f"{name}_{load}" / "summary.json"
         if (
             before is not None
             and before.exists()

@@ -180,10 +180,13 @@ def test_a_chunk_hop_from_the_cache_equals_the_full_backlog_formula(seed):
     slot, jobs, cache = free_slot(jobs)
     capacity, size = 1e9, float(rng.uniform(1e5, 5e6))
     one = lambda x: jnp.asarray([x], jnp.float32)  # noqa: E731
+    start = float(rng.uniform(0, 2))  # the sender's pacer is busy until then
+    sent = (jnp.float32(start), jnp.float32(start + 8 * (size - 9000.0) / capacity))
     delivered, job, a_breaks = chunk_through_hops(
         tuple(x[None] for x in jobs),
         cache[None],
         jnp.array([True]),
+        sent,
         jnp.float32(size),
         jnp.float32(9000.0),
         one(capacity),

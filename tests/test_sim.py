@@ -158,9 +158,32 @@ def test_bytes_are_conserved_on_a_shared_link():
     s_whole, i_whole = run_one(params, task(1e6), action=whole)
     assert link_busy_until(s_halves) == pytest.approx(8e-3, rel=1e-5)
     assert link_busy_until(s_whole) == pytest.approx(8e-3, rel=1e-5)
-    # The second half queues behind the first: both end when the whole would (8 + 1 ms).
+    # The sender interleaves the halves: both end when the whole would (8 + 1 ms).
     assert float(i_halves.transmission_s) == pytest.approx(9e-3, rel=1e-5)
     assert float(i_whole.transmission_s) == pytest.approx(9e-3, rel=1e-5)
+
+
+def test_a_task_queues_behind_earlier_tasks_at_the_sender():
+    # The sender's pacer (as the NS-3 harness's) hands a 1 MB task over in 8 ms. A 100 kB task
+    # arriving 0.4 ms later starts at 7.6 ms (relative), is handed over by 8.328 ms, and gets
+    # through the idle link one packet (72 us) and 1 ms later: 9.4 ms, not 2.5 ms
+    # (interleaved with the first task's bytes).
+    from cpnjax.sim.reference import simulate
+
+    params = line_params(num_hops=1)
+    state, first = run_one(params, task(1e6))
+    _, second = run_one(params, task(1e5, interarrival_s=0.4e-3), state=state)
+    assert float(first.transmission_s) == pytest.approx(9e-3, rel=1e-5)
+    assert float(second.transmission_s) == pytest.approx(9.4e-3, rel=1e-5)
+    reference = simulate(params, [0.0, 0.4e-3], [0, 0], [0, 0], [1e6, 1e5], "base1")
+    np.testing.assert_allclose(reference, [first.response_s, second.response_s], rtol=1e-5)
+    # The pacer of a link it only crosses later (transit) does not hold a task back.
+    params = line_params(num_hops=2)
+    state = reset(params, jax.random.key(0))
+    rows = state.links
+    state = state.replace(links=rows.replace(pacer_s=rows.pacer_s.at[1].set(5e-3)))
+    _, info = run_one(params, task(1e6), state=state)
+    assert float(info.transmission_s) == pytest.approx(10.072e-3, rel=1e-5)
 
 
 def scenario(topology="abilene", seed=0, **kw):

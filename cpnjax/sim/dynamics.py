@@ -17,7 +17,10 @@ With piecewise-linear input the sup is reached at a breakpoint (some job's head 
 Q is exact for the fluid and costs O(M) per breakpoint for M remembered jobs. The chunk's first
 packet leaves at h + Q(h) + w, its last at t + max(Q(t), one packet) + w, where w is the mean
 wait of a packet behind background packets (M/D/1). Propagation d is added to reach the next hop.
-At the first hop the sender paces at line rate: h = 0, t = 8(B - P)/c.
+At the first hop the sender's pacer hands the bytes over at line rate (as the NS-3 harness's
+`cpn::Pacer`, one FIFO per sending interface): a task starts when the bytes of earlier tasks on
+that interface are all handed over (h = max(0, pacer)), and its paths that leave by the same
+interface are interleaved, so each spans the group's bytes G: t = h + 8(G - P)/c.
 
 Each link remembers M jobs (head, tail, work, impulse), so FIFO by arrival holds across tasks
 and hops. A chunk that gets to a link before bytes of an earlier task (still upstream) is
@@ -64,9 +67,9 @@ SLOTS = 8
 
 @struct.dataclass
 class LinkRows:
-    """The jobs remembered on links (see the module docstring) and two caches of each row, kept
-    by `send_chunks` when it writes the row. Shapes (..., M) per link, times relative to when
-    the row was written."""
+    """The jobs remembered on links (see the module docstring), two caches of each row, kept
+    by `send_chunks` when it writes the row, and the link's sender pacer. Shapes (..., M) per
+    link, times relative to when the row was written."""
 
     head_s: jax.Array  # (..., M) when each job's first packet is ready at the link
     tail_s: jax.Array  # (..., M) when its last packet is
@@ -74,6 +77,7 @@ class LinkRows:
     impulse_s: jax.Array  # (..., M) the part of the work that arrives at head
     breaks_input: jax.Array  # (..., 2M) `break_input` of the row (time-shift invariant)
     busy_s: jax.Array  # (...,) `busy_until` of the row
+    pacer_s: jax.Array  # (...,) when the sender's pacer on this link has handed over its bytes
 
     def now(self, age_s: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
         """(head, tail, work, impulse) relative to now, for rows of age `age_s` (...)."""
@@ -202,7 +206,8 @@ def probe_through_hops(
     bg_wait_s: jax.Array,
 ) -> jax.Array:
     """() when a one-packet probe reaches the end of a path: `chunk_through_hops` for a chunk of
-    one packet that reserves nothing, in O(M) per hop from the rows' `break_input` cache.
+    one packet that reserves nothing, in O(M) per hop from the rows' `break_input` cache. It
+    leaves when the first link's pacer is free (the harness queues probes on the pacer).
 
     A probe's head is its tail, so its backlog at a hop is the link's at its arrival h plus
     itself: Q(h) = p + A(h+) - r h - min(A(h-) - r h, min_{s <= h} [A(s-) - r s]), r = 1 - u.
@@ -226,8 +231,10 @@ def probe_through_hops(
         backlog = 8.0 * probe_bytes / capacity + a_plus - service * head - g_min
         return jnp.where(real, head + backlog + wait + prop, head), None
 
+    first = hop_links[0]
+    start = jnp.where(hop_mask[0], jnp.maximum(links.pacer_s[first] - link_age_s[first], 0.0), 0.0)
     xs = (hop_links, hop_mask, capacity_bps, bg_util, prop_s, bg_wait_s)
-    head, _ = jax.lax.scan(hop, jnp.zeros_like(probe_bytes), xs)
+    head, _ = jax.lax.scan(hop, start, xs)
     return head
 
 
@@ -235,6 +242,7 @@ def chunk_through_hops(
     hops_jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
     hops_input: jax.Array,
     hop_mask: jax.Array,
+    sent_s: tuple[jax.Array, jax.Array],
     chunk_bytes: jax.Array,
     packet_bytes: jax.Array,
     capacity_bps: jax.Array,
@@ -253,6 +261,8 @@ def chunk_through_hops(
       hops_jobs: (head_s, tail_s, work_s, impulse_s), each (H, M): the jobs remembered on each
         hop's link. hops_input: (H, 2M) their `break_input`.
       hop_mask: (H,) bool, real hops.
+      sent_s: (head, tail), (): when the sender hands the chunk's first and last packet to the
+        first link (see the module docstring; `send_chunks` works them out).
       chunk_bytes: () bytes on this path; packet_bytes: () packet size.
       capacity_bps, bg_util, prop_s, bg_wait_s: (H,) constants of the path's hops (any values
         on padded hops).
@@ -265,9 +275,8 @@ def chunk_through_hops(
     """
     bits = 8.0 * chunk_bytes
     pkt_bits = 8.0 * jnp.minimum(packet_bytes, chunk_bytes)
-    head = jnp.zeros_like(bits)
     # a path without hops (the task computes where it arrives) delivers at once
-    tail = jnp.where(hop_mask[0], (bits - pkt_bits) / capacity_bps[0], 0.0)
+    head, tail = (jnp.where(hop_mask[0], x, 0.0) for x in sent_s)
 
     def hop(carry, x):
         head, tail = carry
@@ -513,13 +522,33 @@ def send_chunks(
         jobs, bg_util, temp_s, block.breaks_input
     )
     rows = tuple(x.reshape(num_paths * num_hops, -1) for x in (*jobs, cache))
+    # The sender's pacer on each path's first link: a path starts when it is free, and the paths
+    # that leave by one link share it (their bytes interleaved, each spanning the group's).
+    pacer = jnp.maximum(block.pacer_s[:, 0] - age[:, 0, 0], 0.0)  # (K,)
+    bits = 8.0 * chunk_bytes
+    first = hop_mask[:, 0]
+    group = (path_links[:, None, 0] == path_links[None, :, 0]) & first[None, :]
+    group_bits = lane_sum(jnp.where(group, bits[None, :], 0.0))  # (K,)
+    pkt_bits = 8.0 * jnp.minimum(packet_bytes, chunk_bytes)
+    sent = (pacer, pacer + (group_bits - pkt_bits) / capacity_bps[:, 0])
+    pacer_done = pacer + group_bits / capacity_bps[:, 0]
 
     def path(rows, x):
-        home, real, path_bytes, capacity, util, prop, wait = x
+        home, real, path_sent, path_bytes, capacity, util, prop, wait = x
         mine = tuple(r[home] for r in rows)  # (H, M), (H, 2M)
         slot, jobs, cache = jax.vmap(free_slot)(mine[:4], mine[4])
         delivered, job, a_breaks = chunk_through_hops(
-            jobs, cache, real, path_bytes, packet_bytes, capacity, util, prop, wait, temp_s
+            jobs,
+            cache,
+            real,
+            path_sent,
+            path_bytes,
+            packet_bytes,
+            capacity,
+            util,
+            prop,
+            wait,
+            temp_s,
         )
         # Scatters, not one-hot selects: XLA would recompute the slot in every selected element.
         hop = jnp.arange(num_hops)
@@ -533,13 +562,15 @@ def send_chunks(
         )
         return tuple(r.at[home].set(w) for r, w in zip(rows, written, strict=True)), delivered
 
-    paths = (hop_home, hop_mask, chunk_bytes, capacity_bps, bg_util, prop_s, bg_wait_s)
+    paths = (hop_home, hop_mask, sent, chunk_bytes, capacity_bps, bg_util, prop_s, bg_wait_s)
     rows, delivered = jax.lax.scan(path, rows, paths)
     # a home row goes back to the state if some chunk went through it
     home = hop_home.reshape(-1)
     touched = jnp.zeros(home.shape, bool).at[home].max(hop_mask.reshape(-1))
     idx = jnp.where(touched, path_links.reshape(-1), num_links)
-    new = LinkRows(*rows, busy_s=busy_until(rows[0], rows[2]))
+    pacers = (block.pacer_s - age[..., 0]).reshape(-1)  # relative to now, as the rows
+    pacers = pacers.at[jnp.where(first, hop_home[:, 0], home.shape[0])].set(pacer_done, mode="drop")
+    new = LinkRows(*rows, busy_s=busy_until(rows[0], rows[2]), pacer_s=pacers)
     links = jax.tree.map(lambda x, b: x.at[idx].set(b, mode="drop"), links, new)
     return delivered, links, link_age_s.at[idx].set(0.0, mode="drop")
 

@@ -46,6 +46,7 @@ def reset(params: SimParams, key: jax.Array, slots: int = SLOTS) -> SimState:
             impulse_s=links,
             breaks_input=jnp.zeros((params.num_links, 2 * slots), jnp.float32),
             busy_s=jnp.zeros((params.num_links,), jnp.float32),
+            pacer_s=jnp.zeros((params.num_links,), jnp.float32),
         ),
         node_job_arrival_s=nodes,
         node_job_compute_s=nodes,

@@ -55,11 +55,13 @@ def simulate(
     p = _np(params)
     num_links, num_nodes = p["link_capacity_bps"].shape[0], p["node_device"].shape[0]
     link_jobs = np.zeros((4, num_links, slots))  # head, tail, work, impulse (see `dynamics`)
+    pacer = np.zeros(num_links)  # when each link's sender pacer is free
     node_jobs = np.zeros((2, num_nodes, slots))  # arrival, compute
     out = np.empty(len(arch))
     for i in range(len(arch)):
         dt, a, r, size = interarrival_s[i], access_point[i], arch[i], size_bytes[i]
         link_jobs[:2] -= dt
+        pacer -= dt
         node_jobs[0] -= dt
         # candidate set of the best class
         pred_all = p["pred_compute_s"][r, p["node_device"][p["cand_node"][a]]]
@@ -77,6 +79,7 @@ def simulate(
             best, best_split = _greedy_np(
                 p,
                 link_jobs,
+                pacer,
                 node_jobs,
                 pred_all[cls],
                 nodes,
@@ -90,10 +93,25 @@ def simulate(
             raise ValueError(f"policy must be greedy or base1, got {policy!r}")
         # step
         node = nodes[best]
+        paths = [links[best, q][hop_mask[best, q]] for q in np.flatnonzero(best_split > 0)]
+        chunks = [best_split[q] * size for q in np.flatnonzero(best_split > 0)]
+        # the paths that leave by one link share its pacer (see `dynamics`)
+        group = {}
+        for path, b in zip(paths, chunks, strict=True):
+            if len(path):
+                group[path[0]] = group.get(path[0], 0.0) + 8.0 * b
+        start = {link: max(pacer[link], 0.0) for link in group}
         delivered = []
-        for q in np.flatnonzero(best_split > 0):
-            path = links[best, q][hop_mask[best, q]]
-            delivered.append(_send_chunk_np(p, link_jobs, path, best_split[q] * size))
+        for path, b in zip(paths, chunks, strict=True):
+            sent = None
+            if len(path):
+                pkt_bits = 8.0 * min(float(p["packet_bytes"]), b)
+                cap = p["link_capacity_bps"][path[0]]
+                h = start[path[0]]
+                sent = (h, h + (group[path[0]] - pkt_bits) / cap)
+            delivered.append(_send_chunk_np(p, link_jobs, path, b, sent=sent))
+        for link, bits in group.items():
+            pacer[link] = start[link] + bits / p["link_capacity_bps"][link]
         transmission = max(delivered)
         compute = p["true_compute_s"][r, p["node_device"][node]]
         arrivals, computes = node_jobs[:, node]
@@ -106,14 +124,27 @@ def simulate(
 
 
 def _greedy_np(
-    p, link_jobs, node_jobs, pred_compute, nodes, node_mask, links, hop_mask, path_mask, size
+    p,
+    link_jobs,
+    pacer,
+    node_jobs,
+    pred_compute,
+    nodes,
+    node_mask,
+    links,
+    hop_mask,
+    path_mask,
+    size,
 ):
     """Greedy-joint on the probes (noise off) of one task's candidates: (slot, split).
-    pred_compute: (N,) predicted compute latency of each candidate."""
+    pred_compute: (N,) predicted compute latency of each candidate; pacer: (L,) when each link's
+    sender pacer is free (a probe waits for it)."""
     delay = np.zeros(path_mask.shape)
     for n, k in zip(*np.nonzero(path_mask), strict=True):
         path = links[n, k][hop_mask[n, k]]
-        delay[n, k] = _send_chunk_np(p, link_jobs, path, p["probe_bytes"], False)
+        probe = float(p["probe_bytes"])
+        start = max(pacer[path[0]], 0.0) if len(path) else 0.0
+        delay[n, k] = _send_chunk_np(p, link_jobs, path, probe, False, sent=(start, start))
     free = np.where(hop_mask, p["link_rate_bps"][links], np.inf).min(-1)
     best, best_split, best_pred = -1, None, np.inf
     for n in np.flatnonzero(node_mask):
@@ -199,15 +230,18 @@ def _busy_until_np(start, work) -> float:
     return max([0.0, *done])
 
 
-def _send_chunk_np(p: dict, link_jobs, path, chunk_bytes: float, update: bool = True) -> float:
+def _send_chunk_np(
+    p: dict, link_jobs, path, chunk_bytes: float, update: bool = True, sent=None
+) -> float:
     """One chunk through the FIFO links of `path` (see `dynamics`); settles and reserves its job
-    on each hop in `link_jobs` (4, L, M) unless `update` is False (a probe). Returns when it is
-    delivered."""
+    on each hop in `link_jobs` (4, L, M) unless `update` is False (a probe). `sent`: (head,
+    tail) when the sender hands its first and last packet to the first link (default: now, then
+    at line rate). Returns when it is delivered."""
     bits = 8.0 * chunk_bytes
     pkt_bits = 8.0 * min(float(p["packet_bytes"]), chunk_bytes)
     if len(path) == 0:  # the task computes where it arrives
         return 0.0
-    head, tail = 0.0, (bits - pkt_bits) / p["link_capacity_bps"][path[0]]
+    head, tail = sent or (0.0, (bits - pkt_bits) / p["link_capacity_bps"][path[0]])
     for link in path:
         cap, u = p["link_capacity_bps"][link], p["link_bg_util"][link]
         prop, w = p["link_prop_s"][link], p["link_bg_wait_s"][link]
