@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from cpnjax.sim import SimParams, Task
-from cpnjax.sim.dynamics import hop_homes
 from cpnjax.sim.env import refresh_link_caches
+from cpnjax.sim.params import hop_homes
 
 
 def line_params(

@@ -12,11 +12,11 @@ from cpnjax.sim.dynamics import (
     fifo_backlog,
     free_server_slot,
     free_slot,
-    hop_homes,
     serve_compute,
     settle,
     settle_server,
 )
+from cpnjax.sim.params import hop_homes
 
 BG_UTIL = 0.3
 PACKET_S = 0.3

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
 from cpnjax.lanes import (
@@ -142,16 +141,10 @@ def _input(head, tail, work, impulse, x, inclusive: bool):
 
 
 def _input_around(jobs, x: jax.Array, reduce: bool = False) -> tuple[jax.Array, jax.Array]:
-    """(A(x-), A(x+)) of one link's jobs (each (M,)) at one time x (): O(M)."""
-    head, tail, work, impulse = jobs
-    span = tail - head
-    rate = jnp.where(span > 0, (work - impulse) / jnp.where(span > 0, span, 1.0), 0.0)
+    """(A(x-), A(x+)) of one link's jobs (each (M,)) at one time x (): O(M). `reduce` sums with
+    a reduce instead of lanes (see `settle`)."""
     total = (lambda v: jnp.sum(v, -1)) if reduce else lane_sum
-    fluid = total(rate * jnp.clip(x - head, 0.0, jnp.maximum(span, 0.0)))
-    return (
-        fluid + total(jnp.where(head < x, impulse, 0.0)),
-        fluid + total(jnp.where(head <= x, impulse, 0.0)),
-    )
+    return tuple(total(_contrib(*jobs, x, inclusive=incl)) for incl in (False, True))
 
 
 def fifo_backlog(
@@ -462,22 +455,6 @@ def settle_server(arrival: jax.Array, compute: jax.Array) -> tuple[jax.Array, ja
     )
 
 
-def hop_homes(path_links: np.ndarray, hop_mask: np.ndarray) -> np.ndarray:
-    """Where `send_chunks` keeps each link's rows while it sends a task's chunks: the flat index
-    (into the K x H hops, path-major) of the first real hop on the same link; a padded hop is
-    its own home. Host-side, once per scenario.
-
-    Args: path_links, hop_mask: (..., K, H). Returns (..., K, H) int32.
-    """
-    *batch, num_paths, num_hops = path_links.shape
-    flat = path_links.reshape(*batch, num_paths * num_hops)
-    real = hop_mask.reshape(flat.shape)
-    same = (flat[..., :, None] == flat[..., None, :]) & real[..., :, None] & real[..., None, :]
-    own = np.arange(flat.shape[-1])
-    home = np.where(real, np.argmax(same, axis=-2), own)
-    return home.reshape(path_links.shape).astype(np.int32)
-
-
 def send_chunks(
     links: LinkRows,
     link_age_s: jax.Array,
@@ -495,18 +472,19 @@ def send_chunks(
     """Send a task's K chunks one after the other along their paths and reserve their jobs.
 
     The K x H rows of the paths' links are gathered once and settled once (`settle` is
-    idempotent); each link's rows are then kept at one home hop (`hop_homes`). Each path in turn
-    reads its hops' rows from their homes, frees a slot on them (`free_slot`), goes through
+    idempotent); each link's rows are then kept at one home hop (`params.hop_homes`). Each path
+    in turn reads its hops' rows from their homes, frees a slot on them (`free_slot`), goes through
     them (`chunk_through_hops`) and writes the rows back to their homes, so that a later path
-    sees an earlier one's job on a shared link. The written rows, with their caches, go back to
-    the state in one scatter.
+    sees an earlier one's job on a shared link. Each path starts when its first link's pacer is
+    free, and the paths that leave by one link share that pacer (module docstring). The written
+    rows, with their caches and pacers, go back to the state in one scatter.
 
     Args:
       links: the (L, M) rows of every link, times relative to when each row was written.
       link_age_s: (L,) time since each link's row was written.
       path_links: (K, H) int link ids of each path's hops (any id on padded hops);
-        hop_home: (K, H) their `hop_homes`; hop_mask: (K, H) bool, the hops to use (False on
-        padded hops and on a path that carries nothing). chunk_bytes: (K,).
+        hop_home: (K, H) their `params.hop_homes`; hop_mask: (K, H) bool, the hops to use
+        (False on padded hops and on a path that carries nothing). chunk_bytes: (K,).
       capacity_bps, bg_util, prop_s, bg_wait_s: (K, H) constants of the hops.
       Other args: see `chunk_through_hops`.
 

@@ -83,7 +83,7 @@ class Candidates:
     device: jax.Array  # (N,) int32
     links: jax.Array  # (N, K, H) int32
     hop_mask: jax.Array  # (N, K, H) bool
-    home: jax.Array  # (N, K, H) int32 `dynamics.hop_homes`
+    home: jax.Array  # (N, K, H) int32 `params.hop_homes`
     path_mask: jax.Array  # (N, K) bool
     capacity_bps: jax.Array  # (N, K, H)
     rate_bps: jax.Array  # (N, K, H)

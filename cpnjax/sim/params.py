@@ -8,12 +8,27 @@ import numpy as np
 
 from cpnjax.latency import LatencyPredictor, LearnedPredictor, load_latency_table
 from cpnjax.scenario import Scenario, TaskStream
-from cpnjax.sim.dynamics import hop_homes
 from cpnjax.sim.types import SimParams, Task
 
 PACKET_BYTES = 9000  # jumbo frames: ~6x fewer packets than 1500 B, latency within 0.5%
 PROBE_BYTES = 64
 BACKGROUND_PACKET_BYTES = 1500
+
+
+def hop_homes(path_links: np.ndarray, hop_mask: np.ndarray) -> np.ndarray:
+    """Where `dynamics.send_chunks` keeps each link's rows while it sends a task's chunks: the
+    flat index (into the K x H hops, path-major) of the first real hop on the same link; a
+    padded hop is its own home. Once per scenario, on the host.
+
+    Args: path_links, hop_mask: (..., K, H). Returns (..., K, H) int32.
+    """
+    *batch, num_paths, num_hops = path_links.shape
+    flat = path_links.reshape(*batch, num_paths * num_hops)
+    real = hop_mask.reshape(flat.shape)
+    same = (flat[..., :, None] == flat[..., None, :]) & real[..., :, None] & real[..., None, :]
+    own = np.arange(flat.shape[-1])
+    home = np.where(real, np.argmax(same, axis=-2), own)
+    return home.reshape(path_links.shape).astype(np.int32)
 
 
 def make_params(

@@ -51,7 +51,7 @@ class SimParams:
     cand_mask: jax.Array  # (A, C, N) bool
     path_links: jax.Array  # (A, C, N, K, H) int32 simulated link (index into link_*) per hop
     hop_mask: jax.Array  # (A, C, N, K, H) bool
-    hop_home: jax.Array  # (A, C, N, K, H) int32 `dynamics.hop_homes` of path_links
+    hop_home: jax.Array  # (A, C, N, K, H) int32 `params.hop_homes` of path_links
     path_mask: jax.Array  # (A, C, N, K) bool
     cand_device: jax.Array  # (A, C, N) int32 device column of each candidate
     # The link constants gathered once per candidate hop (padded hops: capacity/rate 1, rest 0),
