@@ -16,6 +16,7 @@ from cpnjax.io import atomic_csv, atomic_text
 from cpnjax.policies import POLICIES, get_policy
 from cpnjax.scenario import Scenario
 from cpnjax.sim import Policy, SimConfig, make_params, reset, rollout, task_arrays
+from cpnjax.sim.dynamics import SLOTS
 
 PER_TASK_FIELDS = ("transmission_ms", "wait_ms", "compute_ms", "response_ms")
 
@@ -67,9 +68,14 @@ def _jitted_rollout(fn: Policy, sim_config: SimConfig | None):
 
 
 def run_policy(
-    scenario: Scenario, policy: str, seed: int = 0, sim_config: SimConfig | None = None
+    scenario: Scenario,
+    policy: str,
+    seed: int = 0,
+    sim_config: SimConfig | None = None,
+    slots: int = SLOTS,
 ) -> PolicyResult:
-    """Run one named policy over the scenario's task stream (one jit of the whole rollout).
+    """Run one named policy over the scenario's task stream (one jit of the whole rollout),
+    with `slots` jobs remembered per link and server.
 
     Raises:
       ValueError: unknown policy, or the policy produced an action off the simplex / on a
@@ -79,7 +85,7 @@ def run_policy(
     run = _jitted_rollout(fn, sim_config)
     params = make_params(scenario)
     tasks = task_arrays(scenario.tasks)
-    _, info = run(params, reset(params, jax.random.key(seed)), tasks)
+    _, info = run(params, reset(params, jax.random.key(seed), slots), tasks)
     info = jax.device_get(info)
     bad = np.flatnonzero(np.isnan(info.response_s))
     if bad.size:

@@ -51,7 +51,7 @@ def bench_jax(run, params, keys, tasks, min_time_s: float) -> tuple[float, float
     return compile_s, num_envs * num_tasks / best
 
 
-def bench_numpy(params, scenario, policy: str, min_time_s: float) -> float:
+def bench_numpy(params, scenario, policy: str, slots: int, min_time_s: float) -> float:
     """Task-steps/s of the NumPy per-task loop over the scenario's stream, best of repeats (as
     `bench_jax`)."""
     from cpnjax.sim.reference import simulate
@@ -60,7 +60,7 @@ def bench_numpy(params, scenario, policy: str, min_time_s: float) -> float:
     best, spent = float("inf"), 0.0
     while spent < min_time_s:
         start = time.perf_counter()
-        simulate(params, t.interarrival_s, t.access_point, t.arch, t.size_bytes, policy)
+        simulate(params, t.interarrival_s, t.access_point, t.arch, t.size_bytes, policy, slots)
         took = time.perf_counter() - start
         best, spent = min(best, took), spent + took
     return t.num_tasks / best
@@ -74,6 +74,9 @@ def main() -> None:
     parser.add_argument("--topologies", default=None, help="comma list (default: all)")
     parser.add_argument("--envs", default=None, help="comma list of environment counts")
     parser.add_argument("--devices", type=int, default=1, help="shard environments over N")
+    parser.add_argument(
+        "--slots", type=int, default=None, help="jobs remembered per link/server (default 8)"
+    )
     args = parser.parse_args()
     if args.devices > 1 and "host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
         flag = f"--xla_force_host_platform_device_count={args.devices}"
@@ -85,6 +88,7 @@ def main() -> None:
     from cpnjax.policies import get_policy
     from cpnjax.scenario import ScenarioConfig, make_scenario
     from cpnjax.sim import SimConfig, make_batched_rollout, make_params, permuted_tasks
+    from cpnjax.sim.dynamics import SLOTS
     from cpnjax.sim.sharding import env_mesh
 
     num_tasks = args.tasks or 32
@@ -96,12 +100,14 @@ def main() -> None:
         grid = QUICK if args.quick else {t: NUM_ENVS for t in TOPOLOGIES}
     min_time_s = 1.0 if args.quick else 2.0
     mesh = env_mesh(args.devices) if args.devices > 1 else None
+    slots = args.slots or SLOTS
     config = {
         "num_tasks_per_env": num_tasks,
         "grid": grid,
         "policies": POLICIES,
         "min_time_s": min_time_s,
         "num_devices": args.devices,
+        "slots": slots,
         "scenario": dataclasses.asdict(ScenarioConfig.default()) | {"topology": "(each)"},
     }
     results, numpy_ref = [], {}
@@ -112,7 +118,9 @@ def main() -> None:
         )
         scenario = make_scenario(sc_config, seed=0)
         params = make_params(scenario)
-        numpy_ref[topo] = {p: bench_numpy(params, scenario, p, min_time_s) for p in POLICIES}
+        numpy_ref[topo] = {
+            p: bench_numpy(params, scenario, p, slots, min_time_s) for p in POLICIES
+        }
         print(
             f"{topo:>8} numpy loop: "
             + ", ".join(f"{p} {v:,.0f}" for p, v in numpy_ref[topo].items())
@@ -128,7 +136,7 @@ def main() -> None:
             tasks = permuted_tasks(scenario.tasks, num_envs, seed=num_envs)
             keys = jax.random.split(jax.random.key(0), num_envs)
             for policy in POLICIES:
-                run = make_batched_rollout(get_policy(policy), SimConfig(), mesh=mesh)
+                run = make_batched_rollout(get_policy(policy), SimConfig(), mesh=mesh, slots=slots)
                 compile_s, steps_per_s = bench_jax(run, params, keys, tasks, min_time_s)
                 ratio = steps_per_s / numpy_ref[topo][policy]
                 results.append(
@@ -160,7 +168,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_text(args.out, json.dumps(report, indent=2))
     lines = [
-        f"# bench_sim ({report['device']}, environments over {args.devices} device(s))",
+        f"# bench_sim ({report['device']}, environments over {args.devices} device(s), "
+        f"{slots} slots)",
         "",
         f"{num_tasks} tasks per environment; the NumPy per-task loop of the same policy in the "
         f"same run; {report['wall_s']:.0f} s in all. task-steps/s: warm calls (reset + "
