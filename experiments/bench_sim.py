@@ -118,9 +118,7 @@ def main() -> None:
         )
         scenario = make_scenario(sc_config, seed=0)
         params = make_params(scenario)
-        numpy_ref[topo] = {
-            p: bench_numpy(params, scenario, p, slots, min_time_s) for p in POLICIES
-        }
+        numpy_ref[topo] = {p: bench_numpy(params, scenario, p, slots, min_time_s) for p in POLICIES}
         print(
             f"{topo:>8} numpy loop: "
             + ", ".join(f"{p} {v:,.0f}" for p, v in numpy_ref[topo].items())

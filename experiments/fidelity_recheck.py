@@ -89,7 +89,9 @@ def main() -> None:
         if not (cell / "per_task.csv").exists():
             print(f"{cell}: no per_task.csv, skipped", flush=True)
             continue
-        rows.append(recheck(cell, topology, load, policy, config["tasks"], config["seed"], args.slots))
+        rows.append(
+            recheck(cell, topology, load, policy, config["tasks"], config["seed"], args.slots)
+        )
         print(json.dumps(rows[-1]), flush=True)
 
     def pct(r: dict, key: str) -> str:
