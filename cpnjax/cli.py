@@ -55,7 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train the learned scheduler on one scenario")
     tr.add_argument("--topology", default=None, help="shipped name or JSON path (abilene)")
     tr.add_argument("--agent", default=None, help="syncgnn | mlp | dqn (default syncgnn)")
-    tr.add_argument("--algo", default=None, help="a2c | ppo (default ppo; syncgnn and mlp)")
+    tr.add_argument(
+        "--algo",
+        default=None,
+        help="a2c | ppo | apg (analytic gradients through the smooth simulator); default ppo",
+    )
+    tr.add_argument("--node-grad", default=None, help="apg: expected | score (default expected)")
+    tr.add_argument("--window", type=int, default=None, help="apg: tasks per gradient window (8)")
     tr.add_argument("--dqn-reward", default=None, help="bandwidth | latency (default bandwidth)")
     tr.add_argument("--env-steps", type=int, default=None, help="training env steps (600k)")
     tr.add_argument("--envs", type=int, default=None, help="parallel environments (256)")
@@ -80,31 +86,41 @@ def _parser() -> argparse.ArgumentParser:
 
 def train_command(args: argparse.Namespace) -> None:
     from cpnjax.scenario import ScenarioConfig
-    from cpnjax.train.actor_critic import AGENTS, ALGOS, TrainConfig
+    from cpnjax.train.actor_critic import AGENTS, ALGOS
+    from cpnjax.train.analytic_grad import NODE_GRADS, APGConfig
     from cpnjax.train.checkpoint import read_config
-    from cpnjax.train.dqn import REWARDS, DQNConfig
-    from cpnjax.train.run import RunSpec, train_run
+    from cpnjax.train.dqn import REWARDS
+    from cpnjax.train.run import RunSpec, config_kind, train_run
 
     if (args.out is None) == (args.resume is None):
         raise ValueError("give exactly one of --out DIR (new run) or --resume DIR")
     agents = (*AGENTS, "dqn")
     if args.agent is not None and args.agent not in agents:
         raise ValueError(f"unknown agent {args.agent!r}; expected one of {', '.join(agents)}")
-    if args.algo is not None and args.algo not in ALGOS:
-        raise ValueError(f"unknown algo {args.algo!r}; expected one of {', '.join(ALGOS)}")
+    algos = (*ALGOS, "apg")
+    if args.algo is not None and args.algo not in algos:
+        raise ValueError(f"unknown algo {args.algo!r}; expected one of {', '.join(algos)}")
+    if args.node_grad is not None and args.node_grad not in NODE_GRADS:
+        raise ValueError(
+            f"unknown --node-grad {args.node_grad!r}; expected one of {', '.join(NODE_GRADS)}"
+        )
     if args.algo is not None and args.agent == "dqn":
         raise ValueError("--algo applies to the syncgnn and mlp agents, not dqn")
     if args.dqn_reward is not None and args.dqn_reward not in REWARDS:
         raise ValueError(f"unknown --dqn-reward {args.dqn_reward!r}; expected one of {REWARDS}")
-    for name in ("env_steps", "envs"):
+    for name in ("env_steps", "envs", "window"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
     if args.resume is not None:
         spec = RunSpec.from_json(read_config(args.resume)["spec"])
     else:
-        kind = DQNConfig if args.agent == "dqn" else TrainConfig
+        kind = config_kind(args.agent or "syncgnn", args.algo)
         spec = RunSpec(ScenarioConfig.default(), 0, kind.default())
+    apg = isinstance(spec.train, APGConfig)
+    for flag, value in (("--node-grad", args.node_grad), ("--window", args.window)):
+        if value is not None and not apg:
+            raise ValueError(f"{flag} applies to --algo apg only")
     scen, train = {}, {}
     for arg, field in (
         ("topology", "topology"),
@@ -113,7 +129,14 @@ def train_command(args: argparse.Namespace) -> None:
     ):
         if getattr(args, arg) is not None:
             scen[field] = getattr(args, arg)
-    pairs = (("agent", "agent"), ("algo", "algo"), ("envs", "num_envs"), ("dqn_reward", "reward"))
+    pairs = (
+        ("agent", "agent"),
+        ("algo", "algo"),
+        ("envs", "num_envs"),
+        ("dqn_reward", "reward"),
+        ("node_grad", "node_grad"),
+        ("window", "rollout_steps"),
+    )
     for arg, field in pairs:
         if getattr(args, arg) is not None:
             train[field] = getattr(args, arg)

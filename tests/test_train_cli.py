@@ -8,6 +8,7 @@ import sys
 import time
 
 import chex
+import numpy as np
 import pytest
 
 from cpnjax.cli import main
@@ -74,6 +75,9 @@ def test_sigkill_and_resume_ends_with_the_uninterrupted_params(uninterrupted, tm
         (["--env-steps", "-5"], "--env-steps must be a positive integer"),
         (["--envs", "0"], "--envs must be a positive integer"),
         (["--load-range", "0.3"], "--load-range must be two numbers"),
+        (["--window", "3"], "--window applies to --algo apg only"),
+        (["--algo", "apg", "--node-grad", "gumbel"], "unknown --node-grad"),
+        (["--algo", "apg", "--window", "0"], "--window must be a positive integer"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, args, message):
@@ -107,3 +111,23 @@ def test_evaluate_accepts_a_run_directory_as_a_policy(uninterrupted, tmp_path):
     rows = list(csv.DictReader(open(out / "summary.csv")))
     assert [r["policy"] for r in rows] == ["base1", "rlms"]
     assert all(float(r["mean_response_ms"]) > 0 for r in rows)
+
+
+def test_apg_trains_and_its_run_directory_is_a_policy(tmp_path):
+    import csv
+
+    out = tmp_path / "apg"
+    small = ["--topology", "abilene", "--seed", "3", "--skip-baselines", "--no-progress"]
+    apg = ["--algo", "apg", "--envs", "4", "--window", "2", "--env-steps", "80"]
+    assert main(["train", *small, *apg, "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["agent_name"] == "rlms-apg"
+    assert config["spec"]["train"]["algo"] == "apg"
+    assert config["spec"]["train"]["num_updates"] == 10
+    assert np.isfinite(config["curve_final"]["mean_response_ms"])
+    assert np.isfinite(config["curve_final"]["train_grad_norm"])
+    ev = tmp_path / "eval"
+    args = ["evaluate", "--topology", "abilene", "--tasks", "12", "--seed", "3", "--no-progress"]
+    assert main([*args, "--policies", f"base1,{out}", "--out", str(ev)]) == 0
+    rows = list(csv.DictReader(open(ev / "summary.csv")))
+    assert [r["policy"] for r in rows] == ["base1", "rlms-apg"]

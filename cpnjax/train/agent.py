@@ -10,12 +10,12 @@ from cpnjax.sim import Policy
 from cpnjax.train import checkpoint
 from cpnjax.train.actor_critic import make_network
 from cpnjax.train.dqn import DQNConfig, dqn_policy, make_q_network
-from cpnjax.train.run import AGENT_NAMES, RunSpec
+from cpnjax.train.run import RunSpec, agent_name
 
 
 @dataclasses.dataclass(frozen=True)
 class Agent:
-    name: str  # rlms | mlp | dqn: its name in tables
+    name: str  # rlms | mlp | dqn | rlms-apg: its name in tables
     policy: Policy
     spec: RunSpec
     scenario_size: dict
@@ -31,7 +31,7 @@ def load_agent(run_dir: Path) -> Agent:
         policy = dqn_policy(make_q_network(spec.train, size["num_paths"]), params)
     else:
         policy = learned_policy(make_network(spec.train), params, spec.train.split_cut)
-    return Agent(AGENT_NAMES[spec.train.agent], policy, spec, size)
+    return Agent(agent_name(spec.train), policy, spec, size)
 
 
 def check_scenario(agent: Agent, size: dict, run_dir: Path) -> None:

@@ -30,13 +30,20 @@ from cpnjax.scenario import Scenario, ScenarioConfig, make_scenario
 from cpnjax.scenario.tasks import generate_tasks
 from cpnjax.sim import SimConfig, make_params, reset, rollout, task_arrays
 from cpnjax.sim.tasks import task_distribution
-from cpnjax.train import actor_critic, checkpoint, dqn
+from cpnjax.train import actor_critic, analytic_grad, checkpoint, dqn
 from cpnjax.train.actor_critic import TrainConfig
+from cpnjax.train.analytic_grad import APGConfig
 from cpnjax.train.dqn import DQNConfig
 from cpnjax.train.env import EnvConfig
 
 BASELINES = ("base1", "base2", "base3", "base4", "greedy")
 AGENT_NAMES = {"syncgnn": "rlms", "mlp": "mlp", "dqn": "dqn"}
+
+
+def agent_name(config) -> str:
+    """The agent's name in tables: rlms, mlp or dqn, with -apg when trained by APG."""
+    name = AGENT_NAMES[config.agent]
+    return f"{name}-apg" if getattr(config, "algo", None) == "apg" else name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +52,7 @@ class RunSpec:
 
     scenario: ScenarioConfig
     seed: int
-    train: TrainConfig | DQNConfig
+    train: TrainConfig | DQNConfig | APGConfig
     chunk_updates: int = 10  # updates between validations and checkpoints
     validation_tasks: int = 100
 
@@ -60,7 +67,7 @@ class RunSpec:
             load_scale_range=tuple(env["load_scale_range"]),
             sim=SimConfig(**env["sim"]),
         )
-        kind = DQNConfig if d["train"]["agent"] == "dqn" else TrainConfig
+        kind = config_kind(d["train"]["agent"], d["train"].get("algo"))
         train = kind(**{**d["train"], "env": env})
         scen = {k: tuple(v) if isinstance(v, list) else v for k, v in d["scenario"].items()}
         return cls(
@@ -72,9 +79,16 @@ class RunSpec:
         )
 
 
-def build_trainer(config: TrainConfig | DQNConfig, sim_params, tasks) -> actor_critic.Trainer:
-    """The actor-critic or the DQN trainer, by the config's kind."""
-    module = dqn if isinstance(config, DQNConfig) else actor_critic
+def config_kind(agent: str, algo: str | None) -> type:
+    """The config class of a trainer: DQN, analytic gradients (algo apg) or actor-critic."""
+    if agent == "dqn":
+        return DQNConfig
+    return APGConfig if algo == "apg" else TrainConfig
+
+
+def build_trainer(config, sim_params, tasks) -> actor_critic.Trainer:
+    """The actor-critic, APG or DQN trainer, by the config's kind."""
+    module = {DQNConfig: dqn, APGConfig: analytic_grad}.get(type(config), actor_critic)
     return module.make_trainer(config, sim_params, tasks)
 
 
@@ -85,7 +99,7 @@ class Compiled(NamedTuple):
 
 
 @functools.cache
-def compiled(config: TrainConfig | DQNConfig, chunk_updates: int) -> Compiled:
+def compiled(config: TrainConfig | DQNConfig | APGConfig, chunk_updates: int) -> Compiled:
     """The jitted functions of a trainer config. The scenario's arrays are arguments, not
     constants, so one compile serves every scenario of the same array sizes in a process
     (several seeds or loads of one topology)."""
@@ -228,7 +242,7 @@ def train_run(
         "spec": spec.to_json(),
         "scenario_size": size,
         "scenario_summary": scenario.summary(),
-        "agent_name": AGENT_NAMES[spec.train.agent],
+        "agent_name": agent_name(spec.train),
         "validation_baselines_ms": baselines,
         "baselines_eval_s": baselines_s,
         "versions": package_versions(),
@@ -285,7 +299,7 @@ def train_run(
             curve,
             baselines,
             run_dir / "curve.png",
-            f"{scenario.topology.name}: {AGENT_NAMES[spec.train.agent]} ({spec.train.algo})",
+            f"{scenario.topology.name}: {agent_name(spec.train)} ({spec.train.algo})",
         )
     return summary
 
