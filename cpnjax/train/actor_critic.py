@@ -154,9 +154,10 @@ class Trainer(NamedTuple):
 
 
 def make_optimizer(
-    name: str, lr: float, max_grad_norm: float | None
+    name: str, lr: float | optax.Schedule, max_grad_norm: float | None
 ) -> optax.GradientTransformation:
-    """adam | sgd at `lr`, after global-norm clipping when max_grad_norm is set."""
+    """adam | sgd at `lr` (a float or a schedule of the step), after global-norm clipping when
+    max_grad_norm is set."""
     opt = {"adam": optax.adam, "sgd": optax.sgd}[name](lr)
     if max_grad_norm is None:
         return opt

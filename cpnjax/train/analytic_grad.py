@@ -76,6 +76,7 @@ class APGConfig(RolloutBudget):
     gamma: float = 0.5  # `score`: discount of the cost-to-go within the window
     optimizer: str = "adam"
     lr: float = 1e-3
+    lr_decay: bool = True  # cosine decay of the learning rate to 0 over num_updates
     max_grad_norm: float | None = 0.5
     env: EnvConfig = EnvConfig()
 
@@ -201,7 +202,10 @@ def make_trainer(
     config.validate()
     check_divisible(config.num_envs, mesh)
     net = make_network(config)
-    tx = make_optimizer(config.optimizer, config.lr, config.max_grad_norm)
+    lr = optax.cosine_decay_schedule(config.lr, max(config.num_updates, 1))
+    tx = make_optimizer(
+        config.optimizer, lr if config.lr_decay else config.lr, config.max_grad_norm
+    )
     env_cfg = config.smooth_env()
     window_loss = make_window_loss(config, sim_params, tasks, net, mesh)
 
