@@ -139,3 +139,43 @@ def one_arch_tasks(rate_hz=5.0, size_bytes=1e6, num_access_points=1):
         arch_pool=jnp.zeros((1,), jnp.int32),
         log_size_range=jnp.log(jnp.asarray([size_bytes, size_bytes], jnp.float32)),
     )
+
+
+def parallel_params(capacities_bps=(1e9, 0.5e9), num_paths=3, prop_s=1e-3, compute_s=5e-3):
+    """Access point 0 -> node 1 over disjoint one-hop paths: path k is link k at
+    capacities_bps[k]; `num_paths` path slots, the ones beyond the links masked out. One
+    candidate (class 0, slot 0), idle, no background."""
+    n = len(capacities_bps)
+    links = np.zeros((1, 1, 1, num_paths, 1), np.int32)
+    links[0, 0, 0, :n, 0] = np.arange(n)
+    hop_mask = np.zeros((1, 1, 1, num_paths, 1), bool)
+    hop_mask[0, 0, 0, :n] = True
+    cap = np.ones((1, 1, 1, num_paths, 1), np.float32)
+    cap[0, 0, 0, :n, 0] = capacities_bps
+    per_hop = lambda x: jnp.asarray(np.where(hop_mask, x, 0.0), jnp.float32)  # noqa: E731
+    zeros = jnp.zeros((n,), jnp.float32)
+    return SimParams(
+        link_ids=jnp.arange(n, dtype=jnp.int32),
+        link_capacity_bps=jnp.asarray(capacities_bps, jnp.float32),
+        link_rate_bps=jnp.asarray(capacities_bps, jnp.float32),
+        link_prop_s=zeros + prop_s,
+        link_bg_util=zeros,
+        link_bg_wait_s=zeros,
+        node_device=jnp.zeros((2,), jnp.int32),
+        cand_node=jnp.ones((1, 1, 1), jnp.int32),
+        cand_mask=jnp.ones((1, 1, 1), bool),
+        path_links=jnp.asarray(links),
+        hop_mask=jnp.asarray(hop_mask),
+        hop_home=jnp.asarray(hop_homes(links, hop_mask)),
+        path_mask=jnp.asarray(hop_mask[..., 0]),
+        cand_device=jnp.zeros((1, 1, 1), jnp.int32),
+        hop_capacity_bps=jnp.asarray(cap),
+        hop_rate_bps=jnp.asarray(cap),
+        hop_prop_s=per_hop(prop_s),
+        hop_bg_wait_s=per_hop(0.0),
+        hop_bg_util=per_hop(0.0),
+        true_compute_s=jnp.full((1, 1), compute_s, jnp.float32),
+        pred_compute_s=jnp.full((1, 1), compute_s, jnp.float32),
+        packet_bytes=jnp.asarray(9000.0, jnp.float32),
+        probe_bytes=jnp.asarray(64.0, jnp.float32),
+    )

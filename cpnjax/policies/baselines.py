@@ -12,6 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from cpnjax.policies.gradsplit import gradsplit
 from cpnjax.policies.splits import LP_INTERVAL_S, ecmp_split, mlu_rows, mlu_split, water_fill
 from cpnjax.sim import Action, Obs, Policy
 
@@ -70,6 +71,7 @@ POLICIES: dict[str, Policy] = {
     "base3": base3,
     "base4": base4,
     "greedy": greedy_joint,
+    "gradsplit": gradsplit,
 }
 
 
