@@ -28,8 +28,15 @@ from cpnjax.train import RunSpec, TrainConfig, train_run
 from cpnjax.train.analytic_grad import APGConfig
 from cpnjax.train.env import EnvConfig
 
-VARIANTS = ("expected:1:64", "expected:4:64", "expected:16:64", "score:1:64")
-"""node_grad:window:envs of each APG run."""
+VARIANTS = (
+    "expected:1:64",
+    "expected:4:64",
+    "expected:16:64",
+    "score:1:64",
+    "expected:1:16:3e-3",
+    "score:1:16:3e-3",
+)
+"""node_grad:window:envs[:lr] of each APG run (lr: --apg-lr when not given)."""
 
 
 def specs(topology: str, seed: int, args) -> dict[str, RunSpec]:
@@ -40,18 +47,19 @@ def specs(topology: str, seed: int, args) -> dict[str, RunSpec]:
     ppo = dataclasses.replace(ppo, num_updates=-(-args.ppo_env_steps // ppo.steps_per_update))
     out = {"ppo": RunSpec(scen, seed, ppo, chunk_updates=5)}
     for variant in args.variants.split(","):
-        node_grad, window, envs = variant.split(":")
+        node_grad, window, envs, *lr = variant.split(":")
         apg = APGConfig(
             node_grad=node_grad,
             rollout_steps=int(window),
             num_envs=int(envs),
             env=env,
-            lr=args.apg_lr,
+            lr=float(lr[0]) if lr else args.apg_lr,
         )
         updates = -(-args.apg_env_steps // apg.steps_per_update)
         apg = dataclasses.replace(apg, num_updates=updates)
-        chunk = max(1, updates // 16)
-        out[f"apg {node_grad} W={window} E={envs}"] = RunSpec(scen, seed, apg, chunk_updates=chunk)
+        chunk = max(1, updates // 48)
+        name = f"apg {node_grad} W={window} E={envs}" + (f" lr={lr[0]}" if lr else "")
+        out[name] = RunSpec(scen, seed, apg, chunk_updates=chunk)
     return out
 
 
