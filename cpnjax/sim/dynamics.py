@@ -570,7 +570,13 @@ def serve_compute(
     # Q(x-) = max(0, max_{j ahead} [sum_{i ahead, a_i >= a_j} c_i - (x - a_j)])
     later = a[None, :] >= a[:, None]  # later[j, i]: a_i >= a_j
     backlog = lane_sum(jnp.where(later, ahead * job_compute_s, 0.0)) - (arrival_s - a)
-    return soft_max2(soft_max_masked(backlog, ahead, temp_s), 0.0, temp_s)
+    if temp_s is None:
+        return soft_max2(soft_max_masked(backlog, ahead, temp_s), 0.0, temp_s)
+    # The weights enter as logs (log-sigmoid): a weight that underflows next to the largest
+    # backlog would make the log-sum-exp's gradient 0 * inf (NaN) under heavy load.
+    log_ahead = jax.nn.log_sigmoid((arrival_s - a) / temp_s)
+    soft = temp_s * lane_logsumexp(backlog / temp_s + log_ahead, jnp.ones_like(a))
+    return soft_max2(soft, 0.0, temp_s)
 
 
 def busy_until(start_s: jax.Array, work_s: jax.Array) -> jax.Array:

@@ -122,3 +122,41 @@ def permuted_tasks(tasks: TaskStream, num_envs: int, seed: int) -> Task:
     rng = np.random.default_rng(seed)
     perm = np.stack([rng.permutation(tasks.num_tasks) for _ in range(num_envs)])
     return jax.tree.map(lambda x: jnp.asarray(np.asarray(x)[perm]), task_arrays(tasks))
+
+
+def with_capacity(
+    params: SimParams,
+    capacity_bps: jax.Array,
+    background_packet_bytes: float = BACKGROUND_PACKET_BYTES,
+) -> SimParams:
+    """`params` with the simulated links' line rates replaced by capacity_bps (L,): jittable and
+    differentiable, for gradients with respect to network design. Background traffic keeps its
+    bit rate, so its utilisation, the rate left to tasks and its M/D/1 wait follow the new
+    capacity as `make_params` computes them."""
+    background_bps = params.link_bg_util * params.link_capacity_bps
+    util = background_bps / capacity_bps
+    rate = capacity_bps - background_bps
+    wait = util / (2.0 * (1.0 - util)) * 8.0 * background_packet_bytes / capacity_bps
+
+    def per_hop(values: jax.Array, pad: float) -> jax.Array:
+        return jnp.where(params.hop_mask, values[params.path_links], pad)
+
+    return params.replace(
+        link_capacity_bps=capacity_bps,
+        link_rate_bps=rate,
+        link_bg_util=util,
+        link_bg_wait_s=wait,
+        hop_capacity_bps=per_hop(capacity_bps, 1.0),
+        hop_rate_bps=per_hop(rate, 1.0),
+        hop_bg_wait_s=per_hop(wait, 0.0),
+        hop_bg_util=per_hop(util, 0.0),
+    )
+
+
+def with_device_speed(params: SimParams, speed: jax.Array) -> SimParams:
+    """`params` with every device model D computing `speed` (D,) times as fast (its true and
+    its predicted latency divided by it): jittable and differentiable."""
+    return params.replace(
+        true_compute_s=params.true_compute_s / speed[None, :],
+        pred_compute_s=params.pred_compute_s / speed[None, :],
+    )
