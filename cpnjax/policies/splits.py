@@ -158,9 +158,12 @@ def water_fill(
     prefix = (d[None, :] <= d[:, None]) & path_mask[None, :]
     cum_c = (prefix * c[None, :]).sum(-1)
     cum_cd = (prefix * (c * d)[None, :]).sum(-1)
-    levels = jnp.where(path_mask, (bits + cum_cd) / jnp.maximum(cum_c, 1e-30), jnp.inf)
+    # Safe denominators (1 where a branch is not taken): max(x, 1e-30) would leave a gradient
+    # of -y / 1e-60 = -inf in the branch a `where` drops, and 0 * inf = NaN in the sum.
+    ratio = (bits + cum_cd) / jnp.where(cum_c > 0, cum_c, 1.0)
+    levels = jnp.where(path_mask, jnp.where(cum_c > 0, ratio, 1e30), jnp.inf)
     level = jnp.min(levels)
     share = jnp.where(path_mask, free_bps * jnp.maximum(level - delay_s, 0.0), 0.0)
     total = share.sum()
-    split = jnp.where(total > 0, share / jnp.maximum(total, 1e-30), ecmp_split(path_mask))
+    split = jnp.where(total > 0, share / jnp.where(total > 0, total, 1.0), ecmp_split(path_mask))
     return split, level
