@@ -63,10 +63,12 @@ class APGConfig(RolloutBudget):
 
     agent: str = "syncgnn"  # syncgnn | mlp
     algo: str = "apg"
+    # defaults by measurement (results/compare_apg): window 1 and 16 environments make the most
+    # updates of an env-step budget, and each update improves about as much as a longer one
     node_grad: str = "expected"  # expected | score
-    num_envs: int = 64
-    rollout_steps: int = 8  # the truncation window W, in tasks
-    num_updates: int = 100
+    num_envs: int = 16
+    rollout_steps: int = 1  # the truncation window W, in tasks
+    num_updates: int = 2048
     hidden: int = 32
     rounds: int = 1
     split_prior: bool = True
@@ -75,7 +77,7 @@ class APGConfig(RolloutBudget):
     temperature_s: float = DEFAULT_TEMPERATURE_S
     gamma: float = 0.5  # `score`: discount of the cost-to-go within the window
     optimizer: str = "adam"
-    lr: float = 1e-3
+    lr: float = 3e-3
     lr_decay: bool = True  # cosine decay of the learning rate to 0 over num_updates
     max_grad_norm: float | None = 0.5
     env: EnvConfig = EnvConfig()
