@@ -109,7 +109,8 @@ def plot(curves: dict, baselines: dict, path: Path) -> None:
             ax.set_title(f"{topo}")
             ax.grid(alpha=0.3)
             final = curves[topo]["ppo"][-1]["mean_response_ms"]
-            ax.set_ylim(0.97 * min(final, baselines[topo]["greedy"]), 1.15 * final)
+            lowest = min(r["mean_response_ms"] for c in curves[topo].values() for r in c)
+            ax.set_ylim(0.98 * min(lowest, baselines[topo]["greedy"]), 1.15 * final)
         axes[row, 0].legend(fontsize=8)
     fig.tight_layout()
     atomic_figure(fig, path)
