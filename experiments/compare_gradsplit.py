@@ -12,6 +12,7 @@ paths that share a link share its capacity.
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import json
 import time
@@ -28,31 +29,44 @@ POLICIES = ("greedy", "gradsplit", "base3", "base4")
 
 
 def plot(rows: list[dict], path: Path) -> None:
+    """Left: mean response per policy and cell. Right: gradsplit's change against greedy-joint
+    per seed (below 0: gradsplit is faster)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     cells = sorted({(r["topology"], r["load"]) for r in rows})
-    fig, ax = plt.subplots(figsize=(11, 4))
+    labels = [f"{t}\nload {lo}" for t, lo in cells]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(15, 4.2))
     width = 0.8 / len(POLICIES)
-    for i, pol in enumerate(POLICIES):
-        means = [
-            np.mean(
-                [
-                    r["mean_response_ms"]
-                    for r in rows
-                    if (r["topology"], r["load"]) == c and r["policy"] == pol
-                ]
-            )
-            for c in cells
+
+    def responses(cell, pol):
+        return [
+            r["mean_response_ms"]
+            for r in rows
+            if (r["topology"], r["load"]) == cell and r["policy"] == pol
         ]
+
+    for i, pol in enumerate(POLICIES):
+        means = [np.mean(responses(c, pol)) for c in cells]
         ax.bar(np.arange(len(cells)) + i * width, means, width, label=pol, color=f"C{i}")
     ax.set_xticks(np.arange(len(cells)) + 0.4 - width / 2)
-    ax.set_xticklabels([f"{t}\nload {lo}" for t, lo in cells])
+    ax.set_xticklabels(labels)
     ax.set_ylabel("mean response (ms), mean over seeds")
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
+    for j, cell in enumerate(cells):
+        change = 100 * (
+            np.asarray(responses(cell, "gradsplit")) / np.asarray(responses(cell, "greedy")) - 1
+        )
+        bx.scatter(np.full(change.size, j), change, color="C1")
+        bx.plot([j - 0.3, j + 0.3], [change.mean()] * 2, color="k")
+    bx.axhline(0.0, color="grey", lw=1)
+    bx.set_xticks(np.arange(len(cells)))
+    bx.set_xticklabels(labels)
+    bx.set_ylabel("gradsplit vs greedy-joint, mean response (%)\nper seed; bar: mean")
+    bx.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     atomic_figure(fig, path)
     plt.close(fig)
@@ -65,7 +79,16 @@ def main() -> None:
     parser.add_argument("--loads", default="0.1,0.5")
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--tasks", type=int, default=100)
+    parser.add_argument("--plot-only", action="store_true", help="redraw from OUT/per_seed.csv")
     args = parser.parse_args()
+    if args.plot_only:
+        with (args.out / "per_seed.csv").open() as f:
+            rows = [
+                {k: v if k in ("topology", "policy") else float(v) for k, v in r.items()}
+                for r in csv.DictReader(f)
+            ]
+        plot(rows, args.out / "gradsplit.png")
+        return
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     start = time.perf_counter()
     rows = []
