@@ -61,10 +61,10 @@ def _parser() -> argparse.ArgumentParser:
         help="a2c | ppo | apg (analytic gradients through the smooth simulator); default ppo",
     )
     tr.add_argument("--node-grad", default=None, help="apg: expected | score (default expected)")
-    tr.add_argument("--window", type=int, default=None, help="apg: tasks per gradient window (8)")
+    tr.add_argument("--window", type=int, default=None, help="apg: tasks per gradient window (1)")
     tr.add_argument("--dqn-reward", default=None, help="bandwidth | latency (default bandwidth)")
-    tr.add_argument("--env-steps", type=int, default=None, help="training env steps (600k)")
-    tr.add_argument("--envs", type=int, default=None, help="parallel environments (256)")
+    tr.add_argument("--env-steps", type=int, default=None, help="env steps (600k; apg 33k)")
+    tr.add_argument("--envs", type=int, default=None, help="parallel environments (256; apg 16)")
     tr.add_argument("--load", type=float, default=None, help="arrival load (ScenarioConfig)")
     tr.add_argument(
         "--load-range",
