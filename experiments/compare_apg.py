@@ -20,6 +20,7 @@ import shutil
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from cpnjax.io import atomic_csv, atomic_figure, atomic_json, atomic_text, package_versions
@@ -27,6 +28,7 @@ from cpnjax.scenario import ScenarioConfig
 from cpnjax.train import RunSpec, TrainConfig, train_run
 from cpnjax.train.analytic_grad import APGConfig
 from cpnjax.train.env import EnvConfig
+from cpnjax.train.run import compiled
 
 VARIANTS = (
     "expected:1:64",
@@ -70,6 +72,9 @@ def run(spec: RunSpec, run_dir: Path, baselines: bool) -> tuple[list[dict], dict
         t0 = time.perf_counter()
         train_run(spec, run_dir, progress=False, score_baselines=baselines)
         print(f"  trained {run_dir} in {time.perf_counter() - t0:.0f} s", flush=True)
+        # a process that compiles many runs' programs runs out of LLVM code memory
+        compiled.cache_clear()
+        jax.clear_caches()
     curve = [
         {k: float(v) for k, v in r.items()} for r in csv.DictReader(open(run_dir / "curve.csv"))
     ]
