@@ -36,7 +36,12 @@ def p_fast(trainer, state):
 @pytest.mark.parametrize("node_grad", ["expected", "score"])
 def test_apg_raises_the_faster_node(node_grad):
     cfg = dataclasses.replace(
-        APGConfig.test(), node_grad=node_grad, num_envs=16, rollout_steps=4, lr=3e-3
+        APGConfig.test(),
+        node_grad=node_grad,
+        num_envs=16,
+        rollout_steps=4,
+        lr=3e-3,
+        num_updates=15,  # the cosine decay spans the 15 updates
     )
     trainer = make_trainer(cfg, two_node_params(), one_arch_tasks())
     update = jax.jit(trainer.update)
