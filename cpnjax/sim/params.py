@@ -132,7 +132,8 @@ def with_capacity(
     """`params` with the simulated links' line rates replaced by capacity_bps (L,): jittable and
     differentiable, for gradients with respect to network design. Background traffic keeps its
     bit rate, so its utilisation, the rate left to tasks and its M/D/1 wait follow the new
-    capacity as `make_params` computes them."""
+    capacity as `make_params` computes them. Each capacity must stay above its link's background
+    bit rate (not checked under jit; `make_params` refuses such a scenario)."""
     background_bps = params.link_bg_util * params.link_capacity_bps
     util = background_bps / capacity_bps
     rate = capacity_bps - background_bps
