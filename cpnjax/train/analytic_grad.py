@@ -24,7 +24,7 @@ taken on them) within the window. The node choice is discrete; two estimators:
   window's remaining latencies and b_t its mean over environments.
 
 Env steps count tasks scheduled, as for the actor-critic; `expected` also simulates the N
-candidates of every task (`simulated_steps_per_update`).
+candidates of every task (N + 1 simulator steps per env step).
 
 Loss scale: responses are divided by the initial policy's mean response over one window
 (measured at init, fixed from then on), as the actor-critic's reward is.
@@ -265,10 +265,3 @@ def discounted_to_go(cost: jax.Array, done: jax.Array, gamma: float) -> jax.Arra
         return g, g
 
     return jax.lax.scan(back, jnp.zeros_like(cost[0]), (cost, done), reverse=True)[1]
-
-
-def simulated_steps_per_update(config: APGConfig, num_candidates: int) -> int:
-    """Simulator task-steps per update: the scheduled tasks, and for `expected` also the
-    per-candidate evaluations."""
-    per_task = 1 + (num_candidates if config.node_grad == "expected" else 0)
-    return config.steps_per_update * per_task
