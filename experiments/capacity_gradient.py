@@ -33,7 +33,6 @@ from scipy import stats
 from cpnjax.io import atomic_csv, atomic_figure, atomic_json, atomic_text, package_versions
 from cpnjax.policies import get_policy
 from cpnjax.scenario import ScenarioConfig, make_scenario
-from cpnjax.scenario.tasks import generate_tasks
 from cpnjax.sim import SimConfig, make_params, reset, rollout, task_arrays
 from cpnjax.sim.params import with_capacity, with_device_speed
 from cpnjax.train.analytic_grad import DEFAULT_TEMPERATURE_S
@@ -55,26 +54,13 @@ def mean_response_fn(params, tasks, policy, config):
     return f
 
 
-def task_streams(scenario, num_streams: int, num_tasks: int, seed: int):
+def task_streams(scenario, num_streams: int, seed: int):
     """(S, T) task streams of the scenario's task law (the first is the scenario's own)."""
-    from cpnjax.latency import load_latency_table
-
-    cfg = scenario.config
-    streams = [scenario.tasks]
-    for s in range(1, num_streams):
-        rng = np.random.default_rng([seed, 104729, s])
-        streams.append(
-            generate_tasks(
-                rng,
-                num_tasks,
-                len(scenario.access_points),
-                scenario.arrival_rate_hz,
-                cfg.task_type,
-                load_latency_table().flops_m,
-                cfg.size_range_bytes,
-                cfg.io_size_bytes,
-            )
-        )
+    num_tasks = scenario.tasks.num_tasks
+    streams = [scenario.tasks] + [
+        scenario.draw_tasks(np.random.default_rng([seed, 104729, s]), num_tasks)
+        for s in range(1, num_streams)
+    ]
     arrays = [task_arrays(t) for t in streams]
     return jax.tree.map(lambda *x: jnp.stack(x), *arrays)
 
@@ -97,7 +83,7 @@ def study(topology: str, args) -> tuple[dict, list[dict], dict]:
     )
     scenario = make_scenario(cfg, args.seed)
     params = make_params(scenario)
-    tasks = task_streams(scenario, args.streams, args.tasks, args.seed)
+    tasks = task_streams(scenario, args.streams, args.seed)
     policy = get_policy(args.policy)
     smooth = SimConfig(smooth_temp_s=args.temperature, probe_noise=False)
     exact = SimConfig(probe_noise=False)

@@ -16,7 +16,6 @@ from cpnjax.sim.tasks import task_distribution
 from cpnjax.train.analytic_grad import (
     APGConfig,
     discounted_to_go,
-    make_network,
     make_trainer,
     make_window_loss,
 )
@@ -72,7 +71,7 @@ def test_window_loss_gradient_matches_finite_differences():
     cfg = dataclasses.replace(APGConfig.test(), num_envs=3, rollout_steps=3)
     trainer = make_trainer(cfg, sim_params, dist)
     state = jax.jit(trainer.init)(jax.random.key(1))
-    loss = make_window_loss(cfg, sim_params, dist, make_network(cfg))
+    loss = make_window_loss(cfg, sim_params, dist, trainer.network)
     key = jax.random.key(2)
 
     def f(params):

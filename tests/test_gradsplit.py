@@ -49,7 +49,7 @@ def test_belief_model_of_an_idle_path_is_the_simulator():
 
 
 @pytest.mark.parametrize("topology", ["abilene", "tiscali"])
-def test_on_real_states_gradsplit_stays_on_the_simplex_and_beats_its_start(topology):
+def test_on_real_states_gradsplit_stays_on_the_simplex_and_is_no_worse_than_water_filling(topology):
     sc = make_scenario(dataclasses.replace(ScenarioConfig.test(), topology=topology), 0)
     params, tasks = make_params(sc), task_arrays(sc.tasks)
     _, info = jax.jit(lambda p, s, x: rollout(p, s, x, gradsplit, HARD))(

@@ -91,6 +91,21 @@ class Scenario:
     arrival_rate_hz: float
     tasks: TaskStream
 
+    def draw_tasks(self, rng: np.random.Generator, num_tasks: int) -> TaskStream:
+        """Another stream of this scenario's task law (its arrival rate, access points, task
+        type and sizes), drawn from `rng`."""
+        cfg = self.config
+        return generate_tasks(
+            rng,
+            num_tasks,
+            len(self.access_points),
+            self.arrival_rate_hz,
+            cfg.task_type,
+            load_latency_table().flops_m,
+            cfg.size_range_bytes,
+            cfg.io_size_bytes,
+        )
+
     @property
     def node_class(self) -> np.ndarray:
         """(num_nodes,) device class of each node, -1 where it does not compute."""

@@ -46,7 +46,7 @@ from cpnjax.policies.networks import ActorCritic
 from cpnjax.sim import Action, SimParams, step
 from cpnjax.sim.sharding import check_divisible, constrain_envs
 from cpnjax.sim.tasks import TaskDistribution
-from cpnjax.train.actor_critic import AGENTS, Trainer, TrainState, make_optimizer
+from cpnjax.train.actor_critic import AGENTS, Trainer, TrainState, make_network, make_optimizer
 from cpnjax.train.env import EnvConfig, EnvState, RolloutBudget, env_observe, env_reset, env_step
 
 NODE_GRADS = ("expected", "score")
@@ -108,16 +108,6 @@ class APGConfig(RolloutBudget):
         """The training environment: the configured one in smooth mode."""
         sim = dataclasses.replace(self.env.sim, smooth_temp_s=self.temperature_s)
         return dataclasses.replace(self.env, sim=sim)
-
-
-def make_network(config: APGConfig) -> ActorCritic:
-    return ActorCritic(
-        encoder=config.agent,
-        hidden=config.hidden,
-        rounds=config.rounds,
-        split_prior=config.split_prior,
-        init_log_std=config.init_log_std,
-    )
 
 
 def candidate_splits(out, cut: float) -> jax.Array:

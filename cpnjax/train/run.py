@@ -27,7 +27,6 @@ from tqdm import tqdm
 from cpnjax.io import atomic_csv, atomic_figure, atomic_json, package_versions
 from cpnjax.policies import get_policy
 from cpnjax.scenario import Scenario, ScenarioConfig, make_scenario
-from cpnjax.scenario.tasks import generate_tasks
 from cpnjax.sim import SimConfig, make_params, reset, rollout, task_arrays
 from cpnjax.sim.tasks import task_distribution
 from cpnjax.train import actor_critic, analytic_grad, checkpoint, dqn
@@ -144,21 +143,8 @@ def scenario_size(scenario: Scenario) -> dict:
 
 def validation_stream(scenario: Scenario, num_tasks: int):
     """A fixed host stream of the scenario's task law, seeded apart from its own stream."""
-    from cpnjax.latency import load_latency_table
-
-    cfg = scenario.config
     rng = np.random.default_rng([scenario.seed, 7919])
-    stream = generate_tasks(
-        rng,
-        num_tasks,
-        len(scenario.access_points),
-        scenario.arrival_rate_hz,
-        cfg.task_type,
-        load_latency_table().flops_m,
-        cfg.size_range_bytes,
-        cfg.io_size_bytes,
-    )
-    return task_arrays(stream)
+    return task_arrays(scenario.draw_tasks(rng, num_tasks))
 
 
 def check_compatible(stored: dict, spec: RunSpec, size: dict, run_dir: Path) -> None:
