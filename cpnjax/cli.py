@@ -46,6 +46,18 @@ def _parser() -> argparse.ArgumentParser:
         "--brp-samples", type=int, default=900, help="BRP-NAS training samples (0: skip it)"
     )
     t5.add_argument("--out", type=Path, default=Path("results/latency_table5"))
+    lo = lat_sub.add_parser(
+        "loo", help="leave-one-device-out: every device in turn is new, from N samples"
+    )
+    lo.add_argument("--samples", default="10", help="comma list of N (>= 10)")
+    lo.add_argument("--seed", type=int, default=0)
+    lo.add_argument("--devices", default=None, help="comma list (default: every fully measured)")
+    lo.add_argument(
+        "--folds", type=int, default=None, help="base models, devices split stratified by class"
+        " (default: one per device)"
+    )
+    lo.add_argument("--network", default="mlp", choices=("mlp", "gcn"), help="residual network")
+    lo.add_argument("--out", type=Path, default=Path("results/latency_loo"))
     ad = lat_sub.add_parser("adapt", help="TSFT-adapt the predictor to a device and save it")
     ad.add_argument("--device", required=True, help="a device of the shipped table")
     ad.add_argument("--samples", type=int, default=50, help="N measurements (>= 10)")
@@ -224,6 +236,57 @@ def table5_command(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}/{{table5.csv, table5.md, spearman_vs_samples.png, config.json}}")
 
 
+def _int_list(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        raise ValueError(f"{flag} must be comma-separated integers: {text!r}") from None
+    if not values:
+        raise ValueError(f"{flag} must not be empty")
+    return values
+
+
+def loo_command(args: argparse.Namespace) -> None:
+    from cpnjax.latency.loo import run_loo, verdicts, write_loo
+    from cpnjax.latency.model import TrainConfig
+
+    samples = _int_list(args.samples, "--samples")
+    devices = None
+    if args.devices:
+        devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
+    start = time.perf_counter()
+
+    def progress(device, n, done, total):
+        print(f"  N={n:4d} {device:24s} ({done}/{total}, {time.perf_counter() - start:.0f} s)",
+              flush=True)  # fmt: skip
+
+    config = TrainConfig(network=args.network)
+    rows, info = run_loo(devices, samples, args.seed, args.folds, config, progress)
+    resolved = {
+        "command": "latency loo",
+        "devices": sorted({r["device"] for r in rows}),
+        "samples": list(samples),
+        "seed": args.seed,
+        "folds": args.folds,
+        "train_config": dataclasses.asdict(config),
+        "wall_s": time.perf_counter() - start,
+    }
+    write_loo(rows, info, args.out, resolved)
+    vs = verdicts(rows)
+    for n in samples:
+        sel = [v for v in vs if v["samples"] == n]
+        rho = {m: np.mean([r["spearman"] for r in rows if r["method"] == m and r["samples"] == n])
+               for m in ("TSFT", "FLOPs", "Layer-wise")}  # fmt: skip
+        mse = np.mean([r["mse"] for r in rows if r["method"] == "TSFT" and r["samples"] == n])
+        print(
+            f"N={n:4d} mean Spearman TSFT {rho['TSFT']:.3f}, FLOPs {rho['FLOPs']:.3f}, Layer-wise"
+            f" {rho['Layer-wise']:.3f}; TSFT mean MSE {mse:.5f}; TSFT >= both fits on"
+            f" {sum(v['holds'] for v in sel)}/{len(sel)} devices"
+        )
+    print(f"wrote {args.out}/{{loo.csv, loo.md, verdicts.csv, tsft_vs_simple.png, config.json}}"
+          f" in {resolved['wall_s']:.0f} s")  # fmt: skip
+
+
 def adapt_command(args: argparse.Namespace) -> None:
     from cpnjax.latency import load_latency_table
     from cpnjax.latency.checkpoint import load_predictor, save_predictor
@@ -313,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
             train_command(args)
         elif args.command == "latency" and args.latency_command == "table5":
             table5_command(args)
+        elif args.command == "latency" and args.latency_command == "loo":
+            loo_command(args)
         elif args.command == "latency" and args.latency_command == "adapt":
             adapt_command(args)
     except (ValueError, OSError) as err:  # TopologyError is a ValueError

@@ -9,17 +9,21 @@ from cpnjax.latency.predictor import (
 from cpnjax.latency.table import (
     DEFAULT_DEVICE_POOL,
     DEVICE_CLASSES,
+    LOO_CLASSES,
     LatencyTable,
+    device_class,
     load_latency_table,
 )
 
 __all__ = [
     "DEFAULT_DEVICE_POOL",
     "DEVICE_CLASSES",
+    "LOO_CLASSES",
     "DeviceMeanPredictor",
     "LatencyPredictor",
     "LatencyTable",
     "LearnedPredictor",
+    "device_class",
     "OraclePredictor",
     "load_latency_table",
 ]

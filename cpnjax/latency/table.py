@@ -21,6 +21,31 @@ DEFAULT_DEVICE_POOL = {
 }
 
 
+LOO_CLASSES = ("gpu", "cpu", "mobile", "embedded")
+"""Finer device classes for per-class reports: desktop GPUs, server/desktop CPUs, phones
+(mobile SoCs), and embedded processors and accelerators (Raspberry Pi, FPGA, Eyeriss, Jetson,
+Edge TPU)."""
+_HELP_CLASS = {
+    "essential_ph_1": "mobile", "pixel2": "mobile", "pixel3": "mobile", "samsung_a50": "mobile",
+    "samsung_s7": "mobile", "eyeriss": "embedded", "fpga": "embedded", "raspi4": "embedded",
+}  # fmt: skip
+
+
+def device_class(name: str) -> str:
+    """The class (one of LOO_CLASSES) of a device of the shipped table, from its name."""
+    name = str(name)
+    if name.startswith("latbench_"):
+        kind = name.split("_")[1:3]  # e.g. ["mobile", "cpu"], ["desktop", "gpu"]
+        return kind[1] if kind[0] == "desktop" else kind[0]
+    if name in _HELP_CLASS:
+        return _HELP_CLASS[name]
+    if name.startswith(("gold_", "silver_")):
+        return "cpu"
+    if any(chip in name for chip in ("1080ti", "2080ti", "titan")):
+        return "gpu"
+    raise ValueError(f"no device class known for {name!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class LatencyTable:
     """Measured latency of every NB201 architecture on every device.
