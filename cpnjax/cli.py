@@ -53,8 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     lo.add_argument("--seed", type=int, default=0)
     lo.add_argument("--devices", default=None, help="comma list (default: every fully measured)")
     lo.add_argument(
-        "--folds", type=int, default=None, help="base models, devices split stratified by class"
-        " (default: one per device)"
+        "--folds",
+        type=int,
+        default=None,
+        help="base models, devices split stratified by class (default: one per device)",
     )
     lo.add_argument("--network", default="mlp", choices=("mlp", "gcn"), help="residual network")
     lo.add_argument("--out", type=Path, default=Path("results/latency_loo"))
