@@ -326,6 +326,8 @@ def adapt_command(args: argparse.Namespace) -> None:
         f" on the {rest.size} unmeasured: MSE {score['mse']:.5f}, Spearman"
         f" {score['spearman']:.3f}, MAPE {100 * score['mape']:.1f}%"
     )
+    print(f"  from the {args.samples} measurements alone: {predictor.confidence.describe()}")
+    print(f"  residual share {predictor.profile.residual_share:.2f}")
     print(f"wrote {path}/{{predictor.json, state/}}")
 
 

@@ -157,6 +157,7 @@ def markdown_table(rows: Sequence[dict], scenario: Scenario, reference: str | No
         f"{s['background_util_mean']:.2f}, max {s['background_util_max']:.2f}; "
         f"task type {scenario.config.task_type}, load {scenario.config.load}.",
         "",
+        *_predictor_lines(s["latency_predictor"], set(s["devices_per_node"].values())),
         f"| policy | mean response (ms) | p99 (ms) | transmission (ms) | wait (ms) | compute (ms) "
         f"| {reference} improvement |",
         "|---|---|---|---|---|---|---|",
@@ -170,6 +171,16 @@ def markdown_table(rows: Sequence[dict], scenario: Scenario, reference: str | No
             f"| {'-' if r['policy'] == reference else f'{gain:.2f}%'} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _predictor_lines(report: dict, deployed: set) -> list[str]:
+    """A line on how sure the latency predictor is of each deployed new device (if any)."""
+    new = [
+        f"{d} ({r['known_from']}: {r['level']} confidence, cross-validated R^2 {r['cv_r2']:.2f})"
+        for d, r in report.items()
+        if d in deployed and "cv_r2" in r
+    ]
+    return [f"New devices' compute latency predicted by {'; '.join(new)}.", ""] if new else []
 
 
 def plot_results(results: Sequence[PolicyResult], path: Path, title: str) -> None:

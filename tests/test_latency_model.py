@@ -2,12 +2,14 @@ import numpy as np
 import pytest
 
 from cpnjax.latency import load_latency_table
+from cpnjax.latency.baselines import FlopsFit
 from cpnjax.latency.model import (
     NEW_DEVICES,
     VALIDATION_DEVICES,
     adapt,
     measured_archs,
     profile_of,
+    robust_fit,
     train_base,
     train_devices,
 )
@@ -72,6 +74,9 @@ def test_same_seed_same_numbers(base):
     b = adapt(base, arch, ms, seed=3)
     probe = np.arange(100)
     np.testing.assert_array_equal(a.predict_ms(probe), b.predict_ms(probe))
+    assert a.confidence == b.confidence
+    assert a.profile.residual_share == b.profile.residual_share
+    np.testing.assert_array_equal(a.profile.additive, b.profile.additive)
     again = train_base(seed=0)
     np.testing.assert_array_equal(
         again.predict_ms(probe, a.profile), base.predict_ms(probe, a.profile)
@@ -88,6 +93,7 @@ def test_a_saved_predictor_loads_and_predicts_the_same(base, tmp_path):
     probe = np.arange(0, TABLE.num_archs, 13)
     np.testing.assert_allclose(loaded.predict_ms(probe), tsft.predict_ms(probe), rtol=1e-6)
     assert loaded.model.config == tsft.model.config
+    assert loaded.confidence == tsft.confidence is not None
     with pytest.raises(FileExistsError):
         save_predictor(tsft, path)
     with pytest.raises(FileNotFoundError, match="not a saved predictor"):
@@ -189,3 +195,65 @@ def test_the_shipped_base_model_is_what_training_it_again_gives():
         np.testing.assert_allclose(
             shipped.predict_ms(arch, profile), again.predict_ms(arch, profile), rtol=1e-4
         )
+
+
+def test_robust_fit_is_least_squares_without_an_outlier_and_shrugs_one_off():
+    rng = np.random.default_rng(0)
+    design = np.column_stack([rng.normal(size=(40, 3)), np.ones(40)])
+    truth = np.array([0.5, -1.0, 2.0, 0.3])
+    target = design @ truth + 0.01 * rng.normal(size=40)
+    coef, scale = robust_fit(design, target)
+    ls, *_ = np.linalg.lstsq(design, target, rcond=None)
+    np.testing.assert_allclose(coef, ls, atol=3e-3)  # Gaussian noise: close to least squares
+    assert 0.005 < scale < 0.02
+    bad = target.copy()
+    bad[7] += 5.0  # one measurement 500 noise scales off
+    coef, _ = robust_fit(design, bad)
+    ls, *_ = np.linalg.lstsq(design, bad, rcond=None)
+    assert np.abs(coef - truth).max() < 0.02 < np.abs(ls - truth).max()
+
+
+def _unmeasured(arch):
+    return np.setdiff1d(np.arange(TABLE.num_archs), arch)
+
+
+def test_a_device_linear_in_flops_is_predicted_as_well_as_by_the_flops_fit(base):
+    made = 0.04 * TABLE.flops_m.astype(np.float64) + 1.5  # ms: exactly FLOPs-linear
+    arch = measured_archs("pixel3", 10, 0)  # the 10 references
+    rest = _unmeasured(arch)
+    tsft = adapt(base, arch, made[arch], seed=0)
+    pred = tsft.predict_ms(rest)
+    flops_pred = FlopsFit(arch, made[arch]).predict_ms(rest)
+    assert np.abs(pred - made[rest]).max() < 1e-6  # ms
+    ours, flops = metrics(pred, made[rest]), metrics(flops_pred, made[rest])
+    assert ours["mse"] <= flops["mse"] + 1e-12
+    # Many cells have equal FLOPs; 1e-12 ms of rounding breaks those ties at random (rho 0.996).
+    ours = metrics(np.round(pred, 6), made[rest])
+    assert ours["spearman"] >= flops["spearman"] - 1e-4
+    assert tsft.confidence.level == "high" and tsft.confidence.cv_r2 > 0.999
+
+
+@pytest.mark.parametrize("n", [10, 50])
+def test_a_device_with_no_structure_gets_low_confidence(base, n):
+    arch = measured_archs("pixel3", n, 0)
+    real = adapt(base, arch, TABLE.column_ms("pixel3")[arch], seed=0)
+    shuffled = np.random.default_rng(1).permutation(TABLE.column_ms("pixel3"))
+    noise = adapt(base, arch, shuffled[arch], seed=0)
+    assert noise.confidence.level == "low" and noise.confidence.cv_r2 < 0.5, noise.confidence
+    assert real.confidence.cv_r2 > 0.8 and real.confidence.level != "low", real.confidence
+    assert noise.confidence.samples == n
+    assert noise.confidence.held_out == (10 if n == 10 else n - 10)  # references stay fitted
+
+
+def test_the_scenario_records_how_sure_the_predictor_is_of_each_device():
+    from cpnjax.scenario import ScenarioConfig, make_scenario
+
+    scenario = make_scenario(ScenarioConfig.test(), 0)
+    report = scenario.summary()["latency_predictor"]
+    assert set(report) == set(scenario.devices)
+    for device, entry in report.items():
+        if device in scenario.config.new_devices:
+            assert entry["samples"] == scenario.config.new_device_samples
+            assert entry["level"] in ("high", "medium", "low") and entry["cv_r2"] <= 1.0
+        else:
+            assert "cv_r2" not in entry and entry["samples"] == 900

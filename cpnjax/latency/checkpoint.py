@@ -18,7 +18,13 @@ from pathlib import Path
 import numpy as np
 import orbax.checkpoint as ocp
 
-from cpnjax.latency.model import DevicePredictor, DeviceProfile, LatencyModel, TrainConfig
+from cpnjax.latency.model import (
+    Confidence,
+    DevicePredictor,
+    DeviceProfile,
+    LatencyModel,
+    TrainConfig,
+)
 
 SHIPPED_BASE = Path(__file__).resolve().parents[1] / "data" / "predictor" / "base"
 
@@ -32,9 +38,11 @@ def save_predictor(predictor: DevicePredictor, path: Path, info: dict | None = N
     profile = {k: np.asarray(v) for k, v in dataclasses.asdict(predictor.profile).items()}
     with ocp.StandardCheckpointer() as ckpt:
         ckpt.save(path / "state", {"params": predictor.model.params, "profile": profile})
+    conf = predictor.confidence
     meta = {
         "config": dataclasses.asdict(predictor.model.config),
         "finetune_s": predictor.finetune_s,
+        "confidence": None if conf is None else {**dataclasses.asdict(conf), "level": conf.level},
         **(info or {}),
     }
     (path / "predictor.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -59,7 +67,10 @@ def load_predictor(path: Path) -> DevicePredictor:
         residual_share=float(p["residual_share"]),
     )
     model = LatencyModel(TrainConfig(**meta["config"]), state["params"])
-    return DevicePredictor(model, profile, float(meta["finetune_s"]))
+    conf = meta.get("confidence")
+    if conf is not None:
+        conf = Confidence(**{f.name: conf[f.name] for f in dataclasses.fields(Confidence)})
+    return DevicePredictor(model, profile, float(meta["finetune_s"]), conf)
 
 
 def base_key(exclude: tuple[str, ...], seed: int, config: TrainConfig) -> dict:

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from cpnjax.latency.baselines import FlopsFit, LayerwiseFit
 from cpnjax.latency.model import (
@@ -92,7 +93,8 @@ def run_loo(
     config: TrainConfig | None = None,
     progress=None,
 ) -> tuple[list[dict], dict]:
-    """Rows (method, device, device_class, samples, fold, mse, spearman, mape, within10) and info.
+    """Rows (method, device, device_class, samples, fold, mse, spearman, mape, within10, and for
+    TSFT its cross-validated confidence cv_r2 and residual_share; NaN for the others) and info.
 
     Args:
       devices: the devices to hold out in turn (default: every fully measured device).
@@ -126,9 +128,13 @@ def run_loo(
                     "FLOPs": FlopsFit(arch, col[arch]).predict_ms(rest),
                     "Layer-wise": LayerwiseFit(arch, col[arch]).predict_ms(rest),
                 }
+                conf = tsft.confidence
                 for method, pred in preds.items():
                     head = {"method": method, "device": d, "device_class": device_class(d)}
-                    rows.append({**head, "samples": n, "fold": k, **metrics(pred, col[rest])})
+                    row = {**head, "samples": n, "fold": k, **metrics(pred, col[rest])}
+                    cv = conf.cv_r2 if method == "TSFT" else float("nan")
+                    rows.append({**row, "cv_r2": cv, "residual_share": tsft.profile.residual_share
+                                 if method == "TSFT" else float("nan")})  # fmt: skip
                 done += 1
                 if progress:
                     progress(d, n, done, total)
@@ -193,6 +199,18 @@ def markdown(rows: list[dict], seed: int) -> str:
             )
             held = sum(verdict[(d, n)]["holds"] for d in members)
             lines.append(f"| {name} | {len(members)} | {means} | {held}/{len(members)} |")
+        cv = [by[("TSFT", d, n)]["cv_r2"] for d in devices]
+        rho = [by[("TSFT", d, n)]["spearman"] for d in devices]
+        if len(devices) > 2:
+            agree = spearmanr(cv, rho)[0]
+            low = min(zip(cv, devices, strict=True))
+            lines += [
+                "",
+                "Does TSFT's confidence tell how good it is? Over the devices, the rank correlation"
+                " of its cross-validated R^2 (from the N measurements alone) with its Spearman on"
+                f" the unmeasured architectures is {agree:.2f}; least confident: {low[1]}"
+                f" (R^2 {low[0]:.2f}).",
+            ]
     return "\n".join(lines) + "\n"
 
 

@@ -4,19 +4,24 @@ cell encoding and a device embedding, and TSFT (two-stage fine-tuning) for a new
 What is known of a device (`DeviceProfile`, works for a device never seen in training):
 * HELP's hardware embedding: the measured latency of its 10 reference architectures,
   standardised (minus their mean, over their std). Targets are standardised the same way.
-* An additive part: per-operation latencies fitted by least squares on the device's own
-  measurements (latency ~ sum over layers of the latency of its operation). On the HELP data this
-  explains most of the variance (min-max MSE 6e-6 on titan_rtx_256; fpga and eyeriss are exact
-  sums), so the network only has to learn what is *not* additive.
+* An additive part: per-operation latencies fitted on the device's own measurements (latency ~
+  sum over layers of the latency of its operation), by least squares with Student-t noise
+  (`robust_fit`), so that one measurement far from any sum (samsung_s7's reference cell 6, 6
+  scales off) does not bend the five per-operation latencies that 10 measurements must fix. On
+  the HELP data the additive part explains most of the variance (min-max MSE 6e-6 on
+  titan_rtx_256; fpga and eyeriss are exact sums), so the network only has to learn what is
+  *not* additive.
 
-Prediction = additive(X; device) + share * f(X, V_h; theta), share in [0, 1] chosen for each
-new device by cross-validating stage 1 on its measurements (on the validation devices the full
-residual was worse than none: 0.00172 against 0.00134 mean MSE at N = 50; with the share 0.00135),
-f a residual network over the cell (an MLP
-over the 30 edge-operation one-hots, or a jraph GCN over the layer graph: `TrainConfig.network`).
-The MLP is the default: on the five new devices at N = 50 it reached mean MSE 0.00094 against
-the GCN's 0.00101 (N = 10: 0.00116 against 0.00111), and TSFT with the GCN takes over 10 s per
-device against 1.5 s (`results/latency_table5`, `results/latency_table5_gcn`).
+Prediction = additive(X; device) + share * f(X, V_h; theta), f a residual network over the cell
+(an MLP over the 30 edge-operation one-hots, or a jraph GCN over the layer graph:
+`TrainConfig.network`), share in [0, 1] chosen for each new device by cross-validating stage 1
+on its measurements that are not reference architectures (`_cross_validate`; 0 at N = 10, where
+every measurement is one). So at small N the predictor falls back to the additive fit, and the
+network's residual is added only as far as it predicts measurements it has not seen. The same
+cross-validation gives the device's `Confidence`. The MLP is the default: on the five new
+devices at N = 50 it reached mean MSE 0.00094 against the GCN's 0.00101 (N = 10: 0.00116 against
+0.00111), and TSFT with the GCN takes over 10 s per device against 1.5 s
+(`results/latency_table5`, `results/latency_table5_gcn`, before the robust fit).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ NEW_DEVICES = ("titan_rtx_256", "gold_6226", "fpga", "raspi4", "eyeriss")
 VALIDATION_DEVICES = ("2080ti_256", "titan_rtx_32", "gold_6240", "pixel2")
 """Held out of base training to choose hyper-parameters (one per device family)."""
 ARCHS_PER_TRAIN_DEVICE = 900
-CV_FOLDS = 5  # folds that choose TSFT's residual share
+CV_FOLDS = 10  # folds that choose TSFT's residual share (and score its confidence)
 EMBEDDING_DIM = 10
 
 
@@ -62,8 +67,8 @@ class DeviceProfile:
       embedding: (10,) float32 standardised reference latencies (HELP's hardware embedding).
       additive: (6,) float64 standardised per-operation latencies and constant (least squares,
         minimum norm: the op counts sum to 6, so only differences are identified).
-      residual_std: how far the measurements are from additive (standardised RMS of the
-        least-squares residual, over N - 5 degrees of freedom). The network predicts the
+      residual_std: how far the measurements are from additive (the t scale of the additive
+        fit's standardised residual, over N - 5 degrees of freedom). The network predicts the
         residual in these units, so a device whose latency is a sum of per-op latencies (fpga,
         eyeriss) gets the additive fit, and a device with large interactions (raspi4) gets them.
       residual_share: how much of the network's residual to add, in [0, 1]: 1 for the base
@@ -92,10 +97,7 @@ class DeviceProfile:
     def refit(self, arch: np.ndarray, latency_ms: np.ndarray) -> DeviceProfile:
         """The same standardisation and embedding, the additive part fitted on these."""
         target = (np.asarray(latency_ms, np.float64) - self.mean_ms) / self.std_ms
-        design = additive_design(arch)
-        additive, *_ = np.linalg.lstsq(design, target, rcond=None)
-        dof = max(len(arch) - np.linalg.matrix_rank(design), 1)
-        residual_std = float(np.sqrt(np.sum((target - design @ additive) ** 2) / dof))
+        additive, residual_std = robust_fit(additive_design(arch), target)
         return dataclasses.replace(self, additive=additive, residual_std=residual_std)
 
     def to_target(self, arch: np.ndarray, ms: np.ndarray) -> np.ndarray:
@@ -110,6 +112,35 @@ class DeviceProfile:
         z = additive_design(arch) @ self.additive
         z = z + self.residual_share * self.residual_std * np.asarray(residual, np.float64)
         return z * self.std_ms + self.mean_ms
+
+
+ROBUST_NU = 3.0
+"""Degrees of freedom of the Student-t noise of the additive fit (`robust_fit`)."""
+
+
+def robust_fit(design: np.ndarray, target: np.ndarray, nu: float = ROBUST_NU, iters: int = 50):
+    """Least squares with Student-t noise (EM, i.e. iteratively reweighted least squares).
+
+    A measurement far from the additive model (an interaction the per-operation sum cannot carry,
+    or a noisy measurement) gets weight (nu + 1) / (nu + r^2 / s^2) and pulls the per-operation
+    latencies less; with no such measurement it is the least-squares fit.
+
+    Args:
+      design: (N, P) float64; target: (N,) float64.
+
+    Returns:
+      coef: (P,) float64, minimum norm where the design is rank deficient.
+      scale: the t scale s of the residual (over N - rank degrees of freedom).
+    """
+    dof = max(len(target) - np.linalg.matrix_rank(design), 1)
+    weight = np.ones(len(target))
+    for _ in range(iters):
+        root = np.sqrt(weight)
+        coef, *_ = np.linalg.lstsq(design * root[:, None], target * root, rcond=None)
+        resid = target - design @ coef
+        scale2 = max(float(weight @ resid**2) / dof, 1e-30)
+        weight = (nu + 1.0) / (nu + resid**2 / scale2)
+    return coef, float(np.sqrt(scale2))
 
 
 def profile_of(table: LatencyTable, device: str, arch: np.ndarray | None = None) -> DeviceProfile:
@@ -218,7 +249,8 @@ class TrainConfig:
 
 
 def _fit(params, module, ops, emb, target, weight, steps: int, lr: float, batch: int, key):
-    """Adam on weighted MSE for `steps` minibatch steps (one jitted lax.scan)."""
+    """Adam on weighted MSE for `steps` minibatch steps (one jitted lax.scan); full batch when
+    the N samples fit one batch."""
     tx = optax.adam(lr)
     n = ops.shape[0]
 
@@ -229,7 +261,8 @@ def _fit(params, module, ops, emb, target, weight, steps: int, lr: float, batch:
 
     def body(carry, k):
         p, s = carry
-        idx = jax.random.randint(k, (min(batch, n),), 0, n)
+        # Data that fits one batch is used whole (exact gradients, no sampling noise).
+        idx = jnp.arange(n) if n <= batch else jax.random.randint(k, (batch,), 0, n)
         loss, g = jax.value_and_grad(loss_fn)(p, idx)
         upd, s = tx.update(g, s, p)
         return (optax.apply_updates(p, upd), s), loss
@@ -281,12 +314,57 @@ class LatencyModel:
 
 
 @dataclasses.dataclass(frozen=True)
+class Confidence:
+    """How well a device's predictor predicts measurements of the device it did not fit on
+    (cross-validated on its N measurements, see `adapt`).
+
+    Attributes:
+      samples: N, the measurements of the device.
+      held_out: how many held-out predictions the figures are over.
+      cv_r2: 1 - (squared error) / (variance of the measurements) of the held-out predictions:
+        1 is exact, 0 no better than the held-out measurements' mean, < 0 worse than it.
+      cv_rmse_ms: root mean squared error of the held-out predictions, ms. (Not a relative
+        error: some devices measure near-empty cells in microseconds, raspi4 0.011 ms.)
+    """
+
+    samples: int
+    held_out: int
+    cv_r2: float
+    cv_rmse_ms: float
+
+    @classmethod
+    def from_held_out(cls, samples: int, pred_ms: np.ndarray, true_ms: np.ndarray) -> Confidence:
+        """From held-out predictions and the measurements they predict, (M,) each."""
+        sse = float(np.sum((pred_ms - true_ms) ** 2))
+        sst = float(np.sum((true_ms - true_ms.mean()) ** 2))
+        r2 = 1.0 - sse / sst if sst > 0 else float(sse == 0.0)
+        return cls(int(samples), int(true_ms.size), r2, float(np.sqrt(sse / true_ms.size)))
+
+    @property
+    def level(self) -> str:
+        """ "high" (cv_r2 >= 0.9), "medium" (>= 0.5) or "low"."""
+        return "high" if self.cv_r2 >= 0.9 else "medium" if self.cv_r2 >= 0.5 else "low"
+
+    def describe(self) -> str:
+        return (
+            f"{self.level} confidence: cross-validated R^2 {self.cv_r2:.3f}, RMSE"
+            f" {self.cv_rmse_ms:.3g} ms on {self.held_out} held-out of {self.samples} measurements"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class DevicePredictor:
-    """A model with the profile of the one device it predicts for."""
+    """A model with the profile of the one device it predicts for.
+
+    `confidence` is the cross-validated error on the device's own measurements for a device
+    adapted with TSFT; None for a device the base model was trained on (its error on those
+    measurements would be in-sample).
+    """
 
     model: LatencyModel
     profile: DeviceProfile
     finetune_s: float = 0.0
+    confidence: Confidence | None = None
 
     def predict_ms(self, arch: np.ndarray) -> np.ndarray:
         return self.model.predict_ms(arch, self.profile)
@@ -331,7 +409,9 @@ def adapt(base: LatencyModel, arch, latency_ms, seed: int = 0) -> DevicePredicto
     The device's profile (embedding and additive part) is fitted on the measurements. Stage 1
     fine-tunes the base network on the N measured residuals; stage 2 pseudo-labels
     `pseudo_archs` unmeasured architectures with the stage-1 network and trains again on measured
-    + pseudo-labelled samples (pseudo ones weighted `pseudo_weight`).
+    + pseudo-labelled samples (pseudo ones weighted `pseudo_weight`). Cross-validation on the
+    measurements (`_cross_validate`) then sets how much of the network's residual to add and
+    the predictor's `confidence`.
 
     Args:
       arch: (N,) architecture indices measured on the device; must include HELP's 10 reference
@@ -364,44 +444,68 @@ def adapt(base: LatencyModel, arch, latency_ms, seed: int = 0) -> DevicePredicto
         jnp.concatenate([target, target_p]), weight,
         cfg.stage2_steps, cfg.stage2_lr, cfg.batch, k3,
     )  # fmt: skip
-    share = _cross_validated_share(base, arch, np.asarray(latency_ms, np.float64), profile, k4)
+    share, confidence = _cross_validate(base, arch, np.asarray(latency_ms, np.float64), profile, k4)
     profile = dataclasses.replace(profile, residual_share=share)
     jax.block_until_ready(params)
-    return DevicePredictor(LatencyModel(cfg, params), profile, time.perf_counter() - t0)
+    model = LatencyModel(cfg, params)
+    return DevicePredictor(model, profile, time.perf_counter() - t0, confidence)
 
 
-def _cross_validated_share(
+def _cross_validate(
     base: LatencyModel, arch: np.ndarray, latency_ms: np.ndarray, profile: DeviceProfile, key
-) -> float:
-    """How much of the fine-tuned residual to trust: K-fold cross-validation of stage 1.
+) -> tuple[float, Confidence]:
+    """How much of the fine-tuned residual to trust, and how well the result predicts
+    measurements it did not fit on: K-fold cross-validation of stage 1 on the N measurements.
 
-    For each of K = min(5, N) folds, the additive part is refitted and the network fine-tuned
-    (stage 1, all folds in one vmapped fit) on the other folds; the share s in [0, 1]
-    minimising the held-out squared error of additive + s * residual is returned.
+    The folds hold out only the N - 10 measurements that are not reference architectures, in
+    K = min(CV_FOLDS, N - 10) folds: a reference's latency is in the device embedding, an input
+    of the network, so a held-out reference would reach the prediction of itself. For each fold
+    the additive part is refitted and the network fine-tuned (stage 1, all folds in one vmapped
+    fit) on the rest; the share s in [0, 1] minimising the held-out squared error of
+    additive + s * residual is returned, with the held-out error of that prediction.
+
+    At N = 10 every measurement is a reference, so the network's residual cannot be checked on a
+    measurement it has not seen: its share is 0, and the confidence is that of the additive part,
+    leave-one-out. (Hiding each held-out reference from the embedding instead chose shares that
+    lost to the additive part on one or two of the 27 devices for each seed tried.)
     """
     cfg, module = base.config, base.config.module()
     n = arch.size
-    folds = np.asarray(jax.random.permutation(key, n)) % min(CV_FOLDS, n)
-    ops, emb = _inputs(arch, profile)
+    others = np.flatnonzero(~np.isin(arch, load_latency_table().hw_embedding_index))
+    if others.size == 0:
+        pred_ms = np.empty(n)
+        for i in range(n):
+            keep = np.arange(n) != i
+            fold = profile.refit(arch[keep], latency_ms[keep])
+            pred_ms[i] = fold.to_ms(arch[i : i + 1], np.zeros(1))[0]
+        return 0.0, Confidence.from_held_out(n, pred_ms, latency_ms)
+    folds = np.full(n, -1)  # references: always fitted on
+    perm = np.asarray(jax.random.permutation(key, others.size))
+    folds[others] = perm % min(CV_FOLDS, others.size)
     z = (latency_ms - profile.mean_ms) / profile.std_ms
-    targets, weights, held_resid, scales = [], [], [], []
+    targets, weights, held_additive, scales = [], [], [], []
     for k in range(folds.max() + 1):
         train = folds != k
         fold = profile.refit(arch[train], latency_ms[train])
         targets.append(fold.to_target(arch, latency_ms))
         weights.append(train.astype(np.float32))
-        held_resid.append(z - additive_design(arch) @ fold.additive)
+        held_additive.append(additive_design(arch) @ fold.additive)
         scales.append(fold.residual_std)
+    ops, emb = _inputs(arch, profile)
     params = _fit_folds_jit(
         base.params, module, ops, emb, jnp.asarray(np.stack(targets)),
         jnp.asarray(np.stack(weights)), cfg.stage1_steps, cfg.stage1_lr, cfg.batch,
         jax.random.split(key, len(targets)),
     )  # fmt: skip
     pred = np.asarray(jax.vmap(lambda p: module.apply(p, ops, emb))(params), np.float64)
-    held = np.stack(weights) == 0
-    a = np.stack(held_resid)[held]  # held-out residual of the additive fit
+    held = np.stack(weights) == 0  # (K, N): a non-reference is held out in exactly one fold
+    additive = np.stack(held_additive)[held]
+    a = np.broadcast_to(z, held.shape)[held] - additive  # held-out residual of the additive fit
     b = (np.asarray(scales)[:, None] * pred)[held]  # the network's residual there
-    return float(np.clip(a @ b / max(b @ b, 1e-300), 0.0, 1.0))
+    share = float(np.clip(a @ b / max(b @ b, 1e-300), 0.0, 1.0))
+    true_ms = np.broadcast_to(latency_ms, held.shape)[held]
+    pred_ms = (additive + share * b) * profile.std_ms + profile.mean_ms
+    return share, Confidence.from_held_out(n, pred_ms, true_ms)
 
 
 def check_measurements(table: LatencyTable, arch, latency_ms) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ TSFT-adapted from N measurements for devices that join the network new.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Protocol
 
@@ -59,6 +60,20 @@ class LearnedPredictor:
         if table is not load_latency_table():
             raise ValueError("LearnedPredictor predicts for the shipped latency table only")
         return np.stack([_all_archs_ms(*self.key, str(d)) for d in devices], axis=1)
+
+    def report(self, devices) -> dict[str, dict]:
+        """How each device is known, and how sure the predictor is of it (for config files)."""
+        new_devices, samples = self.key[0], self.key[1]
+        out = {}
+        for d in dict.fromkeys(str(d) for d in devices):
+            conf = self.device_predictor(d).confidence
+            if d in new_devices:
+                out[d] = {"known_from": f"TSFT on {samples} measurements", "samples": samples}
+                out[d] |= {**dataclasses.asdict(conf), "level": conf.level}
+            else:
+                known = f"base model, profile from {ARCHS_PER_TRAIN_DEVICE} measurements"
+                out[d] = {"known_from": known, "samples": ARCHS_PER_TRAIN_DEVICE}
+        return out
 
 
 @functools.cache

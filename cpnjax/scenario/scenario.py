@@ -8,7 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cpnjax.latency import DEFAULT_DEVICE_POOL, DEVICE_CLASSES, LatencyTable, load_latency_table
+from cpnjax.latency import (
+    DEFAULT_DEVICE_POOL,
+    DEVICE_CLASSES,
+    LatencyTable,
+    LearnedPredictor,
+    load_latency_table,
+)
 from cpnjax.latency.model import NEW_DEVICES
 from cpnjax.network import CandidateTable, Topology, build_candidate_table, load_topology
 from cpnjax.scenario.background import background_traffic
@@ -111,7 +117,14 @@ class Scenario:
         """(num_nodes,) device class of each node, -1 where it does not compute."""
         return np.where(self.node_device >= 0, self.device_class[self.node_device], -1)
 
+    def latency_predictor(self) -> LearnedPredictor:
+        """The predictor the controller uses by default: TSFT from `new_device_samples`
+        measurements for the config's new devices, the base model for the others."""
+        return LearnedPredictor(self.config.new_devices, self.config.new_device_samples)
+
     def summary(self) -> dict:
+        """What the scenario is, for config files: with how each device's latency is predicted
+        and how sure the predictor is of it (`LearnedPredictor.report`)."""
         util = self.background_bps / self.topology.capacity_bps
         return {
             "topology": self.topology.name,
@@ -124,6 +137,7 @@ class Scenario:
             "background_util_mean": float(util.mean()),
             "background_util_max": float(util.max()),
             "num_tasks": self.tasks.num_tasks,
+            "latency_predictor": self.latency_predictor().report(self.devices),
         }
 
 

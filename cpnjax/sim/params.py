@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cpnjax.latency import LatencyPredictor, LearnedPredictor, load_latency_table
+from cpnjax.latency import LatencyPredictor, load_latency_table
 from cpnjax.scenario import Scenario, TaskStream
 from cpnjax.sim.types import SimParams, Task
 
@@ -56,8 +56,7 @@ def make_params(
     params of scenarios on one topology with one padding have the same shapes (one compile).
     """
     topo = scenario.topology
-    cfg = scenario.config
-    predictor = predictor or LearnedPredictor(cfg.new_devices, cfg.new_device_samples)
+    predictor = predictor or scenario.latency_predictor()
     util = scenario.background_bps / topo.capacity_bps
     if (util >= 1.0).any():
         raise ValueError("background traffic saturates a link (utilisation >= 1)")
