@@ -194,17 +194,24 @@ def _pair(text: str, flag: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _int_list(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        raise ValueError(f"{flag} must be comma-separated integers: {text!r}") from None
+    if not values:
+        raise ValueError(f"{flag} must not be empty")
+    return values
+
+
 def table5_command(args: argparse.Namespace) -> None:
     from cpnjax.latency.model import TrainConfig
     from cpnjax.latency.table5 import run_table5, write_table5
 
     devices = tuple(d.strip() for d in args.new_devices.split(",") if d.strip())
-    try:
-        samples = tuple(int(n) for n in args.samples.split(","))
-    except ValueError:
-        raise ValueError(f"--samples must be comma-separated integers: {args.samples!r}") from None
-    if not devices or not samples:
-        raise ValueError("--new-devices and --samples must not be empty")
+    samples = _int_list(args.samples, "--samples")
+    if not devices:
+        raise ValueError("--new-devices must not be empty")
     start = time.perf_counter()
     done = []
 
@@ -236,16 +243,6 @@ def table5_command(args: argparse.Namespace) -> None:
             rho = sum(r["spearman"] for r in sel) / len(sel)
             print(f"N={n:4d} {method:10s} mean MSE {mse:.5f}  mean Spearman {rho:.3f}")
     print(f"wrote {args.out}/{{table5.csv, table5.md, spearman_vs_samples.png, config.json}}")
-
-
-def _int_list(text: str, flag: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(n) for n in text.split(","))
-    except ValueError:
-        raise ValueError(f"{flag} must be comma-separated integers: {text!r}") from None
-    if not values:
-        raise ValueError(f"{flag} must not be empty")
-    return values
 
 
 def loo_command(args: argparse.Namespace) -> None:
