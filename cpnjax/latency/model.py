@@ -5,9 +5,9 @@ What is known of a device (`DeviceProfile`, works for a device never seen in tra
 * HELP's hardware embedding: the measured latency of its 10 reference architectures,
   standardised (minus their mean, over their std). Targets are standardised the same way.
 * An additive part: per-operation latencies fitted on the device's own measurements (latency ~
-  sum over layers of the latency of its operation), by least squares with Student-t noise
-  (`robust_fit`), so that one measurement far from any sum (samsung_s7's reference cell 6, 6
-  scales off) does not bend the five per-operation latencies that 10 measurements must fix. On
+  sum over layers of the latency of its operation), by reweighted least squares (`robust_fit`),
+  so that one measurement far from any sum (samsung_s7's reference cell 6, 6 scales off) does
+  not bend the five per-operation latencies that 10 measurements must fix. On
   the HELP data the additive part explains most of the variance (min-max MSE 6e-6 on
   titan_rtx_256; fpga and eyeriss are exact sums), so the network only has to learn what is
   *not* additive.
@@ -115,15 +115,21 @@ class DeviceProfile:
 
 
 ROBUST_NU = 3.0
-"""Degrees of freedom of the Student-t noise of the additive fit (`robust_fit`)."""
+"""Degrees of freedom of the Student-t noise of the additive fit's start (`robust_fit`)."""
+OUTLIER_CUTOFF = 2.5
+"""Measurements farther than this many t scales from the robust start are left out of the
+final least squares (the reweighting step of Rousseeuw & Leroy's reweighted least squares)."""
 
 
 def robust_fit(design: np.ndarray, target: np.ndarray, nu: float = ROBUST_NU, iters: int = 50):
-    """Least squares with Student-t noise (EM, i.e. iteratively reweighted least squares).
+    """Least squares that one far-off measurement cannot bend: reweighted least squares.
 
-    A measurement far from the additive model (an interaction the per-operation sum cannot carry,
-    or a noisy measurement) gets weight (nu + 1) / (nu + r^2 / s^2) and pulls the per-operation
-    latencies less; with no such measurement it is the least-squares fit.
+    Start: least squares with Student-t noise (EM, i.e. iteratively reweighted least squares),
+    which gives a measurement far from the fit weight (nu + 1) / (nu + r^2 / s^2). Then plain
+    least squares on the measurements within OUTLIER_CUTOFF t scales of that start, so that the
+    others keep full weight (the t weights alone also shrink mildly off measurements, which costs
+    accuracy where there is no outlier). With no outlier it is the least-squares fit; if leaving
+    the outliers out would lose a direction of the design, it is the t fit.
 
     Args:
       design: (N, P) float64; target: (N,) float64.
@@ -132,7 +138,8 @@ def robust_fit(design: np.ndarray, target: np.ndarray, nu: float = ROBUST_NU, it
       coef: (P,) float64, minimum norm where the design is rank deficient.
       scale: the t scale s of the residual (over N - rank degrees of freedom).
     """
-    dof = max(len(target) - np.linalg.matrix_rank(design), 1)
+    rank = np.linalg.matrix_rank(design)
+    dof = max(len(target) - rank, 1)
     weight = np.ones(len(target))
     for _ in range(iters):
         root = np.sqrt(weight)
@@ -140,7 +147,11 @@ def robust_fit(design: np.ndarray, target: np.ndarray, nu: float = ROBUST_NU, it
         resid = target - design @ coef
         scale2 = max(float(weight @ resid**2) / dof, 1e-30)
         weight = (nu + 1.0) / (nu + resid**2 / scale2)
-    return coef, float(np.sqrt(scale2))
+    scale = float(np.sqrt(scale2))
+    keep = np.abs(resid) <= OUTLIER_CUTOFF * scale
+    if np.linalg.matrix_rank(design[keep]) == rank:
+        coef, *_ = np.linalg.lstsq(design[keep], target[keep], rcond=None)
+    return coef, scale
 
 
 def profile_of(table: LatencyTable, device: str, arch: np.ndarray | None = None) -> DeviceProfile:
