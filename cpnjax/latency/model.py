@@ -19,9 +19,9 @@ on its measurements that are not reference architectures (`_cross_validate`; 0 a
 every measurement is one). So at small N the predictor falls back to the additive fit, and the
 network's residual is added only as far as it predicts measurements it has not seen. The same
 cross-validation gives the device's `Confidence`. The MLP is the default: on the five new
-devices at N = 50 it reached mean MSE 0.00094 against the GCN's 0.00101 (N = 10: 0.00116 against
-0.00111), and TSFT with the GCN takes over 10 s per device against 1.5 s
-(`results/latency_table5`, `results/latency_table5_gcn`, before the robust fit).
+devices at N = 50 it reached mean MSE 0.00070 against the GCN's 0.00106 (N = 10: 0.00116 each,
+the additive part alone), and TSFT with the GCN takes about 10 s per device against 1.5 s
+(`results/latency_table5`, `results/latency_table5_gcn`).
 """
 
 from __future__ import annotations
