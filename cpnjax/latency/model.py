@@ -7,10 +7,9 @@ What is known of a device (`DeviceProfile`, works for a device never seen in tra
 * An additive part: per-operation latencies fitted on the device's own measurements (latency ~
   sum over layers of the latency of its operation), by reweighted least squares (`robust_fit`),
   so that one measurement far from any sum (samsung_s7's reference cell 6, 6 scales off) does
-  not bend the five per-operation latencies that 10 measurements must fix. On
-  the HELP data the additive part explains most of the variance (min-max MSE 6e-6 on
-  titan_rtx_256; fpga and eyeriss are exact sums), so the network only has to learn what is
-  *not* additive.
+  not bend the five per-operation latencies that 10 measurements must fix. On the HELP data the
+  additive part explains most of the variance (min-max MSE 6e-6 on titan_rtx_256; fpga and
+  eyeriss are exact sums), so the network only has to learn what is *not* additive.
 
 Prediction = additive(X; device) + share * f(X, V_h; theta), f a residual network over the cell
 (an MLP over the 30 edge-operation one-hots, or a jraph GCN over the layer graph:
@@ -65,7 +64,7 @@ class DeviceProfile:
     Attributes:
       mean_ms, std_ms: mean and std of the 10 reference latencies (the standardisation).
       embedding: (10,) float32 standardised reference latencies (HELP's hardware embedding).
-      additive: (6,) float64 standardised per-operation latencies and constant (least squares,
+      additive: (6,) float64 standardised per-operation latencies and constant (`robust_fit`,
         minimum norm: the op counts sum to 6, so only differences are identified).
       residual_std: how far the measurements are from additive (the t scale of the additive
         fit's standardised residual, over N - 5 degrees of freedom). The network predicts the

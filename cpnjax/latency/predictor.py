@@ -66,8 +66,8 @@ class LearnedPredictor:
         new_devices, samples = self.key[0], self.key[1]
         out = {}
         for d in dict.fromkeys(str(d) for d in devices):
-            conf = self.device_predictor(d).confidence
             if d in new_devices:
+                conf = self.device_predictor(d).confidence
                 out[d] = {"known_from": f"TSFT on {samples} measurements", "samples": samples}
                 out[d] |= {**dataclasses.asdict(conf), "level": conf.level}
             else:
