@@ -24,17 +24,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from cpnjax.latency.baselines import FlopsFit, LayerwiseFit
-from cpnjax.latency.model import (
-    VALIDATION_DEVICES,
-    TrainConfig,
-    adapt,
-    measured_archs,
-    profile_of,
-    train_base,
-)
+from cpnjax.latency.model import VALIDATION_DEVICES, TrainConfig, measured_archs, train_base
 from cpnjax.latency.table import LOO_CLASSES, LatencyTable, device_class, load_latency_table
-from cpnjax.latency.table5 import metrics
+from cpnjax.latency.table5 import metrics, predict_methods
 
 METHODS = ("TSFT", "base", "FLOPs", "Layer-wise")
 SIMPLE_FITS = ("FLOPs", "Layer-wise")
@@ -121,20 +113,14 @@ def run_loo(
             for n in samples:
                 arch = measured_archs(d, n, seed)
                 rest = np.setdiff1d(np.flatnonzero(np.isfinite(col)), arch)
-                tsft = adapt(base, arch, col[arch], seed)
-                preds = {
-                    "TSFT": tsft.predict_ms(rest),
-                    "base": base.predict_ms(rest, profile_of(table, d)),
-                    "FLOPs": FlopsFit(arch, col[arch]).predict_ms(rest),
-                    "Layer-wise": LayerwiseFit(arch, col[arch]).predict_ms(rest),
-                }
-                conf = tsft.confidence
-                for method, pred in preds.items():
+                preds, tsft = predict_methods(base, d, arch, rest, seed)
+                for method, (pred, _) in preds.items():
                     head = {"method": method, "device": d, "device_class": device_class(d)}
                     row = {**head, "samples": n, "fold": k, **metrics(pred, col[rest])}
-                    cv = conf.cv_r2 if method == "TSFT" else float("nan")
-                    rows.append({**row, "cv_r2": cv, "residual_share": tsft.profile.residual_share
-                                 if method == "TSFT" else float("nan")})  # fmt: skip
+                    own = method == "TSFT"  # its confidence and share; NaN for the others
+                    row["cv_r2"] = tsft.confidence.cv_r2 if own else float("nan")
+                    row["residual_share"] = tsft.profile.residual_share if own else float("nan")
+                    rows.append(row)
                 done += 1
                 if progress:
                     progress(d, n, done, total)

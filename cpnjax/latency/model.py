@@ -410,7 +410,7 @@ def train_base(
         params, module, ops, emb, target, jnp.ones_like(target),
         config.base_steps, config.base_lr, config.batch, key_fit,
     )  # fmt: skip
-    return LatencyModel(config, params)
+    return LatencyModel(config, jax.block_until_ready(params))  # timed by callers
 
 
 def adapt(base: LatencyModel, arch, latency_ms, seed: int = 0) -> DevicePredictor:

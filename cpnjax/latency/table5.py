@@ -53,6 +53,26 @@ def metrics(pred_ms: np.ndarray, true_ms: np.ndarray) -> dict:
     }
 
 
+def predict_methods(base, device: str, arch: np.ndarray, rest: np.ndarray, seed: int):
+    """TSFT, the base model and the FLOPs and layer-wise fits, each fitted on a device's measured
+    architectures `arch`, predicting the architectures `rest`.
+
+    Returns ({method: ((len(rest),) predicted ms, fit seconds)}, the TSFT predictor).
+    """
+    table = load_latency_table()
+    col = table.column_ms(device).astype(np.float64)
+    tsft = adapt(base, arch, col[arch], seed)
+    preds = {
+        "TSFT": (tsft.predict_ms(rest), tsft.finetune_s),
+        "base": (base.predict_ms(rest, profile_of(table, device)), 0.0),
+    }
+    for name, fit in (("FLOPs", FlopsFit), ("Layer-wise", LayerwiseFit)):
+        t0 = time.perf_counter()
+        f = fit(arch, col[arch])
+        preds[name] = (f.predict_ms(rest), time.perf_counter() - t0)
+    return preds, tsft
+
+
 def run_table5(
     new_devices=NEW_DEVICES,
     samples=(10, 20, 50, 100),
@@ -88,15 +108,7 @@ def run_table5(
             arch = measured_archs(d, n, seed)
             col = table.column_ms(d).astype(np.float64)
             rest = np.setdiff1d(np.flatnonzero(np.isfinite(col)), arch)
-            tsft = adapt(base, arch, col[arch], seed)
-            preds = {
-                "TSFT": (tsft.predict_ms(rest), tsft.finetune_s),
-                "base": (base.predict_ms(rest, profile_of(table, d)), 0.0),
-            }
-            for name, fit in (("FLOPs", FlopsFit), ("Layer-wise", LayerwiseFit)):
-                t0 = time.perf_counter()
-                f = fit(arch, col[arch])
-                preds[name] = (f.predict_ms(rest), time.perf_counter() - t0)
+            preds, _ = predict_methods(base, d, arch, rest, seed)
             for method, (pred, seconds) in preds.items():
                 row = {"method": method, "device": d, "samples": n, **metrics(pred, col[rest])}
                 rows.append({**row, "finetune_s": seconds})
