@@ -134,6 +134,31 @@ def with_capacity(
     capacity as `make_params` computes them. Each capacity must stay above its link's background
     bit rate (not checked under jit; `make_params` refuses such a scenario)."""
     background_bps = params.link_bg_util * params.link_capacity_bps
+    return with_link_loads(params, capacity_bps, background_bps, background_packet_bytes)
+
+
+def with_background_scale(
+    params: SimParams,
+    factor: jax.Array,
+    background_packet_bytes: float = BACKGROUND_PACKET_BYTES,
+) -> SimParams:
+    """`params` with every link's background bit rate times `factor` (): jittable, for episodes
+    that draw their background level. The caller keeps every utilisation below 1."""
+    background_bps = params.link_bg_util * params.link_capacity_bps * factor
+    return with_link_loads(
+        params, params.link_capacity_bps, background_bps, background_packet_bytes
+    )
+
+
+def with_link_loads(
+    params: SimParams,
+    capacity_bps: jax.Array,
+    background_bps: jax.Array,
+    background_packet_bytes: float = BACKGROUND_PACKET_BYTES,
+) -> SimParams:
+    """`params` with the simulated links' line rates and background bit rates (each (L,))
+    replaced, and what follows from them (utilisation, rate left to tasks, M/D/1 wait, the
+    per-hop copies) computed as `make_params` does."""
     util = background_bps / capacity_bps
     rate = capacity_bps - background_bps
     wait = util / (2.0 * (1.0 - util)) * 8.0 * background_packet_bytes / capacity_bps
