@@ -6,13 +6,10 @@ import chex
 import jax
 import numpy as np
 from helpers import one_arch_tasks, two_node_params
-from scipy import stats
 
-from cpnjax.latency import load_latency_table
 from cpnjax.scenario import ScenarioConfig, make_scenario
-from cpnjax.scenario.tasks import generate_tasks
 from cpnjax.sim import make_params
-from cpnjax.sim.tasks import sample_task, task_distribution
+from cpnjax.sim.tasks import task_distribution
 from cpnjax.train import EnvConfig, TrainConfig, make_train, make_trainer
 
 
@@ -80,33 +77,3 @@ def test_make_train_is_deterministic_and_finite():
         chex.assert_trees_all_equal(a.params, b.params)
         assert all(np.isfinite(np.asarray(v)).all() for v in metrics.values())
         assert metrics["response_ms"].shape == (TrainConfig.test().num_updates,)
-
-
-def test_jax_task_sampler_has_the_host_generator_law():
-    sc = make_scenario(ScenarioConfig.test(), 2)
-    dist = task_distribution(sc)
-    n = 4000
-    tasks = jax.jit(jax.vmap(lambda k: sample_task(dist, k)))(
-        jax.random.split(jax.random.key(0), n)
-    )
-    cfg = sc.config
-    host = generate_tasks(
-        np.random.default_rng(9),
-        n,
-        len(sc.access_points),
-        sc.arrival_rate_hz,
-        cfg.task_type,
-        load_latency_table().flops_m,
-        cfg.size_range_bytes,
-        cfg.io_size_bytes,
-    )
-    for field in ("interarrival_s", "size_bytes", "arch"):
-        a, b = np.asarray(getattr(tasks, field), float), getattr(host, field).astype(float)
-        assert stats.ks_2samp(a, b).pvalue > 1e-3, field
-        np.testing.assert_allclose(np.mean(a), np.mean(b), rtol=0.08)
-    counts = np.bincount(np.asarray(tasks.access_point), minlength=len(sc.access_points))
-    expected = np.full(len(sc.access_points), n / len(sc.access_points))
-    assert stats.chisquare(counts, expected).pvalue > 1e-3
-    np.testing.assert_allclose(
-        np.mean(np.asarray(tasks.interarrival_s)), 1 / sc.arrival_rate_hz, rtol=0.08
-    )

@@ -48,3 +48,11 @@ def sample_task(dist: TaskDistribution, key: jax.Array, load_scale: jax.Array = 
         arch=jax.random.choice(k_arch, dist.arch_pool),
         size_bytes=jnp.exp(jax.random.uniform(k_size, (), minval=lo, maxval=hi)),
     )
+
+
+def sample_stream(
+    dist: TaskDistribution, key: jax.Array, num_tasks: int, load_scale: jax.Array = 1.0
+) -> Task:
+    """A stream of `num_tasks` (static) tasks of the law `sample_task` draws: a Task with (T,)
+    leaves, like `sim.params.task_arrays` of a host stream."""
+    return jax.vmap(lambda k: sample_task(dist, k, load_scale))(jax.random.split(key, num_tasks))
