@@ -50,12 +50,16 @@ def atomic_figure(fig, path: Path, dpi: int = 120) -> None:
     os.replace(tmp, path)
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of the packages a result depends on (for config.json beside results)."""
+CORE_PACKAGES = ("cpnjax", "jax", "jaxlib", "flax", "optax", "jraph", "orbax-checkpoint", "numpy")
+
+
+def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Versions of the packages a result depends on (for config.json beside results): the core
+    ones and `extra` (e.g. ("gymnax", "rejax"))."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in ("cpnjax", "jax", "jaxlib", "flax", "optax", "jraph", "orbax-checkpoint", "numpy"):
+    for name in (*CORE_PACKAGES, *extra):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

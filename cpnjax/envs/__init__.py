@@ -13,7 +13,7 @@ except ImportError as e:  # pragma: no cover - depends on the install
     ) from e
 
 from cpnjax.envs.codec import SPLIT_LOGIT_SCALE, decode_dict, decode_flat, encode, flatten
-from cpnjax.envs.cpn_env import INFO_KEYS, CPNEnv
+from cpnjax.envs.cpn_env import INFO_KEYS, CPNEnv, rollout_stream
 from cpnjax.envs.make import ENV_NAMES, env_params, make
 from cpnjax.envs.types import EnvParams, EnvState
 
@@ -30,4 +30,5 @@ __all__ = [
     "env_params",
     "flatten",
     "make",
+    "rollout_stream",
 ]

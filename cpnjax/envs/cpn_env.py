@@ -22,7 +22,7 @@ from gymnax.environments import environment, spaces
 from cpnjax.envs import codec
 from cpnjax.envs.types import EnvParams, EnvState
 from cpnjax.policies.features import NUM_CANDIDATE_FEATURES, NUM_PATH_FEATURES
-from cpnjax.sim import Obs, SimConfig, arrive, observe, reset, step
+from cpnjax.sim import Obs, SimConfig, StepInfo, Task, arrive, observe, reset, step
 from cpnjax.sim.params import with_background_scale
 from cpnjax.sim.tasks import sample_task
 
@@ -177,3 +177,28 @@ def background_scale(params: EnvParams, key: jax.Array) -> jax.Array:
 def episode_sim_params(params: EnvParams, state: EnvState):
     """The simulator's params of this episode: the scenario's, at its background level."""
     return with_background_scale(params.sim, state.background_scale)
+
+
+def rollout_stream(
+    env: CPNEnv, params: EnvParams, act, tasks: Task, key: jax.Array
+) -> tuple[StepInfo, jax.Array]:
+    """Score an agent of this env on a fixed task stream (T,) from an idle network, at the
+    scenario's own background, exactly as `sim.rollout` scores a baseline with the same key:
+    act(observation, key) -> action in the env's action space. Returns (StepInfo with (T,)
+    leaves, (T,) bool invalid_action). Jittable (e.g. inside a trainer's evaluation)."""
+    num_tasks = tasks.arch.shape[0]
+
+    def body(carry, xs):
+        sim, k = carry
+        task, t = xs
+        k, k_act = jax.random.split(k)
+        sim = arrive(sim, task)
+        obs = observe(params.sim, sim, task, env.sim_config)
+        left = 1.0 - t.astype(jnp.float32) / num_tasks
+        action, invalid = env.decode(act(env.encode(obs, left), k_act), obs)
+        sim, info = step(params.sim, sim, task, action, env.sim_config)
+        return (sim, k), (info, invalid)
+
+    xs = (tasks, jnp.arange(num_tasks))
+    _, (info, invalid) = jax.lax.scan(body, (reset(params.sim, key), key), xs)
+    return info, invalid
