@@ -10,7 +10,8 @@ random policy over the action space, Base1-4, greedy-joint and, with `--agent DI
     python experiments/external_rejax.py --topology abilene [--quick] [--agent DIR] --out DIR
 
 Writes summary.csv (policy,mean_response_ms), curve.csv and curve.png (the validation mean of
-the deterministic rejax policy against env steps and wall seconds) and config.json.
+the deterministic rejax policy against env steps, and wall seconds since the first evaluation,
+compile excluded) and config.json.
 
 rejax 0.1.3 expects gymnax 0.x's five-value step; the adapter below (`FiveValueStep`) returns
 `terminated | truncated` as `done`. It lives here, not in the package: cpnjax's env is gymnax
@@ -168,7 +169,8 @@ def main() -> None:
     atomic_csv(args.out / "curve.csv", curve)
     baselines = {r["policy"]: r["mean_response_ms"] for r in rows if r["policy"] in BASELINES}
     baselines["random"] = rows[2]["mean_response_ms"]
-    plot_curve(curve, baselines, args.out / "curve.png", f"{scenario.topology.name}: rejax PPO")
+    title = f"{scenario.topology.name}: rejax PPO on the flat CPNEnv"
+    plot_curve(curve, baselines, args.out / "curve.png", title, "rejax PPO (mean action)")
     atomic_json(
         args.out / "config.json",
         {

@@ -17,8 +17,18 @@ from cpnjax.envs.cpn_env import INFO_KEYS, CPNEnv, rollout_stream
 from cpnjax.envs.make import ENV_NAMES, env_params, make
 from cpnjax.envs.types import EnvParams, EnvState
 
+try:
+    import gymnasium as _gymnasium  # noqa: F401
+except ImportError:  # pragma: no cover - gymnasium is optional beside gymnax
+    GYMNASIUM_IDS: list[str] = []
+else:
+    from cpnjax.envs.gymnasium import register_all
+
+    GYMNASIUM_IDS = register_all()
+
 __all__ = [
     "ENV_NAMES",
+    "GYMNASIUM_IDS",
     "INFO_KEYS",
     "SPLIT_LOGIT_SCALE",
     "CPNEnv",

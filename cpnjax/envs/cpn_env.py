@@ -26,6 +26,7 @@ from cpnjax.sim import Obs, SimConfig, StepInfo, Task, arrive, observe, reset, s
 from cpnjax.sim.params import with_background_scale
 from cpnjax.sim.tasks import sample_task
 
+FINITE = float(jnp.finfo(jnp.float32).max)  # observations are any finite float32, never inf
 INFO_KEYS = ("response_s", "transmission_s", "wait_s", "compute_s", "node", "invalid_action")
 
 
@@ -138,11 +139,11 @@ class CPNEnv(environment.Environment[EnvState, EnvParams]):
     def observation_space(self, params: EnvParams | None = None) -> spaces.Space:
         n, k = self.num_candidates, self.num_paths
         if self.flat:
-            return spaces.Box(-jnp.inf, jnp.inf, (codec.flat_size(n, k),), jnp.float32)
+            return spaces.Box(-FINITE, FINITE, (codec.flat_size(n, k),), jnp.float32)
         return spaces.Dict(
             {
-                "candidate": spaces.Box(-jnp.inf, jnp.inf, (n, NUM_CANDIDATE_FEATURES)),
-                "path": spaces.Box(-jnp.inf, jnp.inf, (n, k, NUM_PATH_FEATURES)),
+                "candidate": spaces.Box(-FINITE, FINITE, (n, NUM_CANDIDATE_FEATURES)),
+                "path": spaces.Box(-FINITE, FINITE, (n, k, NUM_PATH_FEATURES)),
                 "path_mask": spaces.Box(0, 1, (n, k), jnp.bool_),
                 "action_mask": spaces.Box(0, 1, (n,), jnp.bool_),
                 "time_left": spaces.Box(0.0, 1.0, (), jnp.float32),

@@ -304,7 +304,9 @@ def _row(state, steps_per_update: int, wall_s: float, val_ms: float, metrics: di
     return row
 
 
-def plot_curve(curve: list[dict], baselines: dict, path: Path, title: str) -> None:
+def plot_curve(
+    curve: list[dict], baselines: dict, path: Path, title: str, label: str = "agent (greedy mode)"
+) -> None:
     """Validation mean response against env steps and wall seconds, baselines as lines."""
     import matplotlib
 
@@ -316,7 +318,7 @@ def plot_curve(curve: list[dict], baselines: dict, path: Path, title: str) -> No
     for ax, x_key, label in zip(
         axes, ("env_steps", "wall_s"), ("env steps", "wall seconds"), strict=True
     ):
-        ax.plot([r[x_key] for r in curve], y, marker=".", color="k", label="agent (greedy mode)")
+        ax.plot([r[x_key] for r in curve], y, marker=".", color="k", label=label)
         for i, (name, v) in enumerate(baselines.items()):
             ax.axhline(v, ls="--", lw=1, color=f"C{i}", label=name)
         ax.set_xlabel(label)
