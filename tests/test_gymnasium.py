@@ -45,7 +45,7 @@ def test_vector_env_resets_in_the_same_step_and_converts_with_gymnasium_wrappers
     obs, _ = venv.reset(seed=0)
     assert obs.shape == (4, *venv.single_observation_space.shape)
     time_left = venv.single_observation_space.shape[0] - 1  # the flat observation's last entry
-    for t in range(5):
+    for _ in range(5):
         obs, reward, terminated, truncated, info = venv.step(venv.action_space.sample())
         assert isinstance(obs, np.ndarray) and np.isfinite(reward).all()
     assert terminated.all() and not truncated.any() and info["_final_obs"].all()
