@@ -94,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not score Base1-4 and greedy-joint on the validation stream",
     )
+    tr.add_argument(
+        "--tensorboard",
+        type=Path,
+        default=None,
+        help="also write the curve as TensorBoard event files in this directory",
+    )
     tr.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -171,7 +177,11 @@ def train_command(args: argparse.Namespace) -> None:
     )
     run_dir = args.resume or args.out
     summary = train_run(
-        spec, run_dir, resume=args.resume is not None, progress=not args.no_progress
+        spec,
+        run_dir,
+        resume=args.resume is not None,
+        progress=not args.no_progress,
+        tensorboard=args.tensorboard,
     )
     last = summary["curve_final"]
     base = summary["validation_baselines_ms"]

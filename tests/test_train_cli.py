@@ -32,7 +32,26 @@ SMALL = [
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     out = tmp_path_factory.mktemp("train") / "full"
-    assert main(["train", *SMALL, "--out", str(out)]) == 0
+    assert main(["train", *SMALL, "--out", str(out), "--tensorboard", str(out / "tb")]) == 0
+    return out
+
+
+def tensorboard_scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
+    """{tag: [(step, value)]} read back from the TFRecord event files in log_dir."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    out = {}
+    for path in sorted(log_dir.glob("events.out.tfevents.*")):
+        data = path.read_bytes()
+        at = 0
+        while at < len(data):
+            (length,) = struct.unpack("<Q", data[at : at + 8])
+            event = event_pb2.Event.FromString(data[at + 12 : at + 12 + length])
+            at += 12 + length + 4
+            for v in event.summary.value:
+                out.setdefault(v.tag, []).append((event.step, v.simple_value))
     return out
 
 
@@ -45,6 +64,19 @@ def test_train_writes_curve_checkpoint_and_config(uninterrupted):
     assert len(rows) == 1 + 5  # before training and after each of 4 chunks
     assert (uninterrupted / "curve.png").stat().st_size > 10_000
     assert sorted(os.listdir(uninterrupted / "checkpoints")) == ["30", "40"]
+
+
+def test_tensorboard_events_hold_the_curve(uninterrupted):
+    import csv
+
+    with open(uninterrupted / "curve.csv") as f:
+        curve = list(csv.DictReader(f))
+    scalars = tensorboard_scalars(uninterrupted / "tb")
+    val = scalars["validation/mean_response_ms"]
+    assert [s for s, _ in val] == [int(r["env_steps"]) for r in curve]
+    np.testing.assert_allclose([v for _, v in val], [float(r["mean_response_ms"]) for r in curve])
+    for tag in ("train/actor_loss", "train/critic_loss", "train/entropy", "perf/env_steps_per_s"):
+        assert len(scalars[tag]) == 4 and all(np.isfinite(v) for _, v in scalars[tag]), tag
 
 
 def test_sigkill_and_resume_ends_with_the_uninterrupted_params(uninterrupted, tmp_path):

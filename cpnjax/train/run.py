@@ -181,10 +181,13 @@ def train_run(
     resume: bool = False,
     progress: bool = True,
     score_baselines: bool = True,
+    tensorboard: Path | None = None,
 ) -> dict:
     """Train (or continue training) into `run_dir`; returns the summary written to
     config.json. Raises CheckpointError / ValueError on bad input before writing anything.
-    score_baselines=False skips Base1-4 and greedy-joint on the validation stream (tests)."""
+    score_baselines=False skips Base1-4 and greedy-joint on the validation stream (tests).
+    `tensorboard`: also write the curve as TensorBoard scalars there (`train.tensorboard`); a
+    resumed run writes the rows it stored first when the directory holds no events yet."""
     spec.train.validate()
     run_dir = Path(run_dir)
     if not resume and (run_dir / checkpoint.CHECKPOINTS).exists():
@@ -244,6 +247,13 @@ def train_run(
         desc=f"train {spec.train.agent}/{spec.train.algo}",
     )
     best_base = min((baselines[b] for b in BASELINES[:4] if b in baselines), default=np.nan)
+    board = None
+    if tensorboard is not None:
+        from cpnjax.train.tensorboard import CurveWriter
+
+        board = CurveWriter(tensorboard, baselines)
+        for row in curve if board.fresh else []:
+            board.write(row)
     while int(state.update) < total:
         t0 = time.perf_counter()
         state, metrics = chunk(state)
@@ -254,6 +264,8 @@ def train_run(
         checkpoint.save(mgr, state, {"curve": curve, "wall_s": wall})
         bar.update(spec.chunk_updates)
         rate = spec.chunk_updates * spec.train.steps_per_update / (time.perf_counter() - t0)
+        if board is not None:
+            board.write(curve[-1], rate)
         bar.set_postfix_str(
             f"steps {steps:,} ({rate:,.0f}/s) val {val:.2f} ms"
             f" greedy {baselines.get('greedy', np.nan):.2f}"
@@ -261,6 +273,8 @@ def train_run(
         )
     bar.close()
     mgr.close()
+    if board is not None:
+        board.close()
     summary["curve_final"] = curve[-1] if curve else None
     summary["within_2pct_of_greedy_at"] = next(
         (
