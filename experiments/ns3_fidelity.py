@@ -5,21 +5,31 @@ two policies, one table.
 
 Each cell is `cpnjax-ns3 fidelity --topology T --policy P --load L --tasks N --seed S` (its
 files under OUT/P/T_L/); a cell whose summary.json exists is reused (delete it, or --redo, to
-run it again). After every cell OUT/summary.md and OUT/summary.json are rewritten, with the
-resolved config and package versions in OUT/config.json. With --previous DIR the table shows
-the change of response MAPE against DIR/P/T_L/summary.json (or DIR/T_L/summary.json: the matrix
-before a model change).
+run it again). Cells run one after another; with `--ray [ADDRESS]` the simulator side of every
+cell runs here first and the NS-3 runs go to Ray as tasks at once (a local cluster without
+ADDRESS), each cell written as its run ends; a failed run is reported and the others kept.
+After every cell OUT/summary.md and OUT/summary.json are rewritten, with the resolved config and
+package versions in OUT/config.json. With --previous DIR the table shows the change of response
+MAPE against DIR/P/T_L/summary.json (or DIR/T_L/summary.json: the matrix before a model change).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from cpnjax.io import atomic_text, package_versions
 from cpnjax.sim import SimConfig
-from ns3_validation.fidelity import LOADS, run_fidelity, validation_config
+from ns3_validation.cluster import LOCAL, play_many
+from ns3_validation.fidelity import (
+    LOADS,
+    finish_fidelity,
+    prepare_fidelity,
+    run_fidelity,
+    validation_config,
+)
 
 TOPOLOGIES = ("abilene", "ebone", "sprintlink", "tiscali", "experiments/topologies/nsfnet.json")
 POLICIES = ("base1", "greedy")
@@ -49,6 +59,12 @@ def table(rows: list[dict], tasks: int, seed: int) -> str:
     ]
     for r in rows:
         s = r["summary"]
+        if "error" in s:
+            lines.append(
+                f"| {r['topology']} | {r['load']} | {r['policy']} | NS-3 run failed: "
+                f"{s['error']} |" + " |" * 15
+            )
+            continue
         prev = r.get("previous_mape_response")
         delta = "" if prev is None else f"{100 * (s['mape_response'] - prev):+.2f}"
 
@@ -83,6 +99,15 @@ def main() -> None:
         action="store_true",
         help="sample each hop's background wait (SimConfig.background_noise)",
     )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL,
+        default=None,
+        metavar="ADDRESS",
+        help="run the NS-3 runs as Ray tasks (a local cluster without ADDRESS)",
+    )
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per NS-3 run")
     args = parser.parse_args()
     cells = [
         (t, load, p)
@@ -93,39 +118,85 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     config = vars(args) | {"cells": cells, "versions": package_versions()}
     atomic_text(args.out / "config.json", json.dumps(config, indent=2, default=str))
-    rows = []
+    sim_config = SimConfig(background_noise=args.background_noise)
+    done: dict[int, dict] = {}  # cell index -> summary (or {"error": ...})
+
+    def publish() -> None:
+        rows = [row_of(args, cells[i], done[i]) for i in sorted(done)]
+        atomic_text(args.out / "summary.md", table(rows, args.tasks, args.seed))
+        atomic_text(args.out / "summary.json", json.dumps(rows, indent=2))
+
+    todo = []
     for i, (topology, load, policy) in enumerate(cells):
-        name = Path(topology).stem
         out = cell_dir(args.out, policy, topology, load)
-        print(f"== [{i + 1}/{len(cells)}] {name} {load} {policy}", flush=True)
         if (out / "summary.json").exists() and not args.redo:
-            summary = json.loads((out / "summary.json").read_text())
+            done[i] = json.loads((out / "summary.json").read_text())
         else:
-            summary = run_fidelity(
+            todo.append(i)
+    publish()
+    if args.ray is None:
+        for n, i in enumerate(todo):
+            topology, load, policy = cells[i]
+            print(f"== [{n + 1}/{len(todo)}] {Path(topology).stem} {load} {policy}", flush=True)
+            done[i] = run_fidelity(
                 validation_config(topology, load, args.tasks),
                 policy,
                 args.seed,
-                out,
-                sim_config=SimConfig(background_noise=args.background_noise),
+                cell_dir(args.out, policy, topology, load),
+                timeout_s=args.timeout,
+                sim_config=sim_config,
             )
-        row = {"topology": name, "load": load, "policy": policy, "summary": summary}
-        before = None
-        if args.previous:  # a matrix of this layout (DIR/policy/T_L), or of one policy (DIR/T_L)
-            before = cell_dir(args.previous, policy, topology, load) / "summary.json"
-            if not before.exists():
-                before = args.previous / f"{name}_{load}" / "summary.json"
-        if (
-            before is not None
-            and before.exists()
-            and policy
-            == json.loads((before.parent / "config.json").read_text()).get("policy", "base1")
-        ):
-            row["previous_mape_response"] = json.loads(before.read_text())["mape_response"]
-        rows.append(row)
-        print(json.dumps({k: v for k, v in summary.items() if k != "counters"}), flush=True)
-        atomic_text(args.out / "summary.md", table(rows, args.tasks, args.seed))
-        atomic_text(args.out / "summary.json", json.dumps(rows, indent=2))
+            report(cells[i], done[i])
+            publish()
+    else:
+        runs = []
+        for n, i in enumerate(todo):
+            topology, load, policy = cells[i]
+            print(f"== simulator [{n + 1}/{len(todo)}] {Path(topology).stem} {load} {policy}")
+            config = validation_config(topology, load, args.tasks)
+            runs.append(prepare_fidelity(config, policy, args.seed, sim_config=sim_config))
+
+        def finish(j: int, raw) -> None:
+            i = todo[j]
+            topology, load, policy = cells[i]
+            if isinstance(raw, Exception):
+                done[i] = {"error": f"{type(raw).__name__}: {raw}"}
+            else:
+                done[i] = finish_fidelity(runs[j], raw, cell_dir(args.out, policy, topology, load))
+            report(cells[i], done[i])
+            publish()
+
+        print(f"== NS-3: {len(runs)} runs as Ray tasks ({args.ray})", flush=True)
+        play_many([r.plan for r in runs], args.timeout, ray_address=args.ray, on_result=finish)
+    rows = [row_of(args, cells[i], done[i]) for i in sorted(done)]
     print(table(rows, args.tasks, args.seed))
+    failed = [cells[i] for i in sorted(done) if "error" in done[i]]
+    for cell in failed:
+        print(f"NS-3 run failed: {cell}: {done[cells.index(cell)]['error']}", file=sys.stderr)
+    if failed:
+        sys.exit(1)
+
+
+def report(cell: tuple, summary: dict) -> None:
+    topology, load, policy = cell
+    shown = {k: v for k, v in summary.items() if k != "counters"}
+    print(f"{Path(topology).stem} {load} {policy}: {json.dumps(shown)}", flush=True)
+
+
+def row_of(args, cell: tuple, summary: dict) -> dict:
+    """A matrix row: the cell, its summary, and the previous matrix's response MAPE if given."""
+    topology, load, policy = cell
+    name = Path(topology).stem
+    row = {"topology": name, "load": load, "policy": policy, "summary": summary}
+    if args.previous:  # a matrix of this layout (DIR/policy/T_L), or of one policy (DIR/T_L)
+        before = cell_dir(args.previous, policy, topology, load) / "summary.json"
+        if not before.exists():
+            before = args.previous / f"{name}_{load}" / "summary.json"
+        if before.exists() and policy == json.loads(
+            (before.parent / "config.json").read_text()
+        ).get("policy", "base1"):
+            row["previous_mape_response"] = json.loads(before.read_text())["mape_response"]
+    return row
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """`cpnjax-ns3`: the simulator against NS-3.
 
 cpnjax-ns3 fidelity --topology abilene --policy base1 --load mid --tasks 200 --out DIR
-cpnjax-ns3 policies --topology abilene --policies base1,base2,base3,base4,greedy --out DIR
+cpnjax-ns3 policies --topology abilene --policies base1,base2,base3,base4,greedy --out DIR \
+    [--workers W | --ray [ADDRESS]]
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from cpnjax.cache import enable_compilation_cache
 from cpnjax.policies import POLICIES
+from ns3_validation.cluster import LOCAL
 from ns3_validation.fidelity import LOADS, run_fidelity, run_policies, validation_config
 from ns3_validation.plan import COMPUTE_ORDERS, TRANSPORTS, Ns3Settings
 from ns3_validation.worker import Ns3RunError
@@ -40,6 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     _common(pol)
     pol.add_argument("--policies", default="base1,base2,base3,base4,greedy")
     pol.add_argument("--workers", type=int, default=2, help="NS-3 runs in parallel")
+    pol.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL,
+        default=None,
+        metavar="ADDRESS",
+        help="run each NS-3 replay as a Ray task (a local cluster without ADDRESS)",
+    )
     return parser
 
 
@@ -87,7 +97,14 @@ def main(argv: list[str] | None = None) -> int:
             policies = _policies(args.policies)
             print(f"cpnjax-ns3: {args.topology}, {len(policies)} policies, load {args.load}")
             s = run_policies(
-                config, policies, args.seed, args.out, settings, args.workers, args.timeout
+                config,
+                policies,
+                args.seed,
+                args.out,
+                settings,
+                args.workers,
+                args.timeout,
+                args.ray,
             )
             for row in s["policies"]:
                 print(

@@ -39,8 +39,9 @@ from cpnjax.sim import (
     step,
     task_arrays,
 )
-from ns3_validation.plan import Decisions, Ns3Settings
-from ns3_validation.replay import Ns3Result, replay, replay_many
+from ns3_validation.cluster import play
+from ns3_validation.plan import Decisions, Ns3Settings, build_plan
+from ns3_validation.replay import Ns3Result, parse_result, replay_many
 
 LOADS = {"low": (0.05, 0.2), "mid": (0.1, 0.3), "high": (0.3, 0.5)}
 VALIDATION_SCALE = 0.1
@@ -237,6 +238,79 @@ def plot_scatter(sim: PolicyResult, ns3: Ns3Result, path: Path, title: str) -> N
     plt.close(fig)
 
 
+@dataclasses.dataclass(frozen=True)
+class FidelityRun:
+    """The simulator side of one fidelity run, and the NS-3 plan of its decisions."""
+
+    scenario: Scenario
+    policy: str
+    settings: Ns3Settings
+    sim_config: SimConfig
+    sim: PolicyResult
+    timing: dict  # time_simulator's, with the batched throughput
+    decisions: Decisions
+    plan: dict
+
+
+def prepare_fidelity(
+    config: ScenarioConfig,
+    policy: str,
+    seed: int,
+    settings: Ns3Settings | None = None,
+    sim_config: SimConfig | None = None,
+) -> FidelityRun:
+    """Run `policy` in the simulator, time it, and plan the NS-3 replay of its decisions."""
+    settings = settings or Ns3Settings()
+    sim_config = sim_config or SimConfig()
+    scenario = make_scenario(config, seed)
+    sim = run_policy(scenario, policy, seed, sim_config)
+    timing = time_simulator(scenario, policy, seed)
+    timing["task_steps_per_s"] = batched_throughput(scenario, policy)
+    decisions = Decisions.of(sim)
+    plan = build_plan(scenario, decisions, settings)
+    return FidelityRun(scenario, policy, settings, sim_config, sim, timing, decisions, plan)
+
+
+def finish_fidelity(run: FidelityRun, raw: dict, out_dir: Path) -> dict:
+    """Compare the simulator with NS-3's raw result; write per_task.csv, summary.json,
+    config.json and scatter.png to out_dir; return the summary."""
+    scenario, sim, timing = run.scenario, run.sim, run.timing
+    ns3 = parse_result(scenario, run.plan, run.decisions, raw, run.policy)
+    summary = fidelity_metrics(sim, ns3)
+    summary["mape_probe_delay"] = probe_error(scenario, ns3, scenario.seed)
+    ns3_wall = ns3.wall_s["setup"] + ns3.wall_s["run"]
+    summary.update(
+        {
+            "ns3_wall_s": ns3_wall,
+            "ns3_run_s": ns3.wall_s["run"],
+            "ns3_import_s": ns3.wall_s["import"],
+            "sim_wall_s": timing["run_s"],
+            "sim_compile_s": timing["compile_s"],
+            "speedup": ns3_wall / timing["run_s"],
+            # per task-step: the batched simulator against NS-3's tasks per second of wall
+            "sim_task_steps_per_s": (steps_per_s := timing["task_steps_per_s"]),
+            "ns3_tasks_per_s": (ns3_rate := len(sim.node) / ns3_wall),
+            "speedup_per_task": steps_per_s / ns3_rate,
+            "counters": ns3.counters,
+        }
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_csv(out_dir / "per_task.csv", per_task_rows(scenario, sim, ns3))
+    atomic_text(out_dir / "summary.json", json.dumps(summary, indent=2))
+    write_config(
+        out_dir,
+        scenario,
+        run.settings,
+        command="fidelity",
+        policy=run.policy,
+        sim_config=dataclasses.asdict(run.sim_config),
+    )
+    tmp = out_dir / ".scatter.tmp.png"
+    plot_scatter(sim, ns3, tmp, f"{scenario.topology.name}, {run.policy}, {len(sim.node)} tasks")
+    tmp.replace(out_dir / "scatter.png")
+    return summary
+
+
 def run_fidelity(
     config: ScenarioConfig,
     policy: str,
@@ -249,45 +323,8 @@ def run_fidelity(
     """Run `policy` in the simulator, replay its decisions in NS-3, write per_task.csv,
     summary.json, config.json and scatter.png to out_dir; return the summary. `sim_config`:
     the simulator's switches (default `SimConfig()`)."""
-    settings = settings or Ns3Settings()
-    sim_config = sim_config or SimConfig()
-    scenario = make_scenario(config, seed)
-    sim = run_policy(scenario, policy, seed, sim_config)
-    timing = time_simulator(scenario, policy, seed)
-    ns3 = replay(scenario, Decisions.of(sim), settings, policy, timeout_s=timeout_s)
-    summary = fidelity_metrics(sim, ns3)
-    summary["mape_probe_delay"] = probe_error(scenario, ns3, seed)
-    ns3_wall = ns3.wall_s["setup"] + ns3.wall_s["run"]
-    summary.update(
-        {
-            "ns3_wall_s": ns3_wall,
-            "ns3_run_s": ns3.wall_s["run"],
-            "ns3_import_s": ns3.wall_s["import"],
-            "sim_wall_s": timing["run_s"],
-            "sim_compile_s": timing["compile_s"],
-            "speedup": ns3_wall / timing["run_s"],
-            # per task-step: the batched simulator against NS-3's tasks per second of wall
-            "sim_task_steps_per_s": (steps_per_s := batched_throughput(scenario, policy)),
-            "ns3_tasks_per_s": (ns3_rate := len(sim.node) / ns3_wall),
-            "speedup_per_task": steps_per_s / ns3_rate,
-            "counters": ns3.counters,
-        }
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_csv(out_dir / "per_task.csv", per_task_rows(scenario, sim, ns3))
-    atomic_text(out_dir / "summary.json", json.dumps(summary, indent=2))
-    write_config(
-        out_dir,
-        scenario,
-        settings,
-        command="fidelity",
-        policy=policy,
-        sim_config=dataclasses.asdict(sim_config),
-    )
-    tmp = out_dir / ".scatter.tmp.png"
-    plot_scatter(sim, ns3, tmp, f"{scenario.topology.name}, {policy}, {len(sim.node)} tasks")
-    tmp.replace(out_dir / "scatter.png")
-    return summary
+    run = prepare_fidelity(config, policy, seed, settings, sim_config)
+    return finish_fidelity(run, play(run.plan, timeout_s), out_dir)
 
 
 def run_policies(
@@ -298,14 +335,16 @@ def run_policies(
     settings: Ns3Settings | None = None,
     max_workers: int = 2,
     timeout_s: float = 1800.0,
+    ray_address: str | None = None,
 ) -> dict:
     """Every policy in the simulator and in NS-3 on the same tasks; a table like paper table 3
-    from both, and the Spearman correlation of the two rankings by mean response latency."""
+    from both, and the Spearman correlation of the two rankings by mean response latency.
+    `ray_address`: run the NS-3 replays as Ray tasks (`cluster.play_many`)."""
     settings = settings or Ns3Settings()
     scenario = make_scenario(config, seed)
     sims = [run_policy(scenario, p, seed) for p in policies]
     jobs = [(scenario, Decisions.of(s), s.policy) for s in sims]
-    ns3s = replay_many(jobs, settings, max_workers=max_workers, timeout_s=timeout_s)
+    ns3s = replay_many(jobs, settings, max_workers, timeout_s, ray_address)
     rows, failures = [], {}
     for sim, ns3 in zip(sims, ns3s, strict=True):
         p = sim.policy
@@ -342,7 +381,9 @@ def run_policies(
     atomic_csv(out_dir / "summary.csv", rows)
     atomic_text(out_dir / "summary.json", json.dumps(summary, indent=2))
     atomic_text(out_dir / "table.md", policies_table(rows, scenario, rho))
-    write_config(out_dir, scenario, settings, command="policies", policies=policies)
+    write_config(
+        out_dir, scenario, settings, command="policies", policies=policies, ray=ray_address
+    )
     tmp = out_dir / ".policies.tmp.png"
     plot_policies(rows, tmp, f"{scenario.topology.name}: mean response, simulator vs NS-3")
     tmp.replace(out_dir / "policies.png")

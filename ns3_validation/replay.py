@@ -5,23 +5,22 @@
     result.complete      # (T,) whether every byte arrived and the task finished computing
 
 Each replay runs in its own worker process (NS-3 imported once there) with a timeout;
-`replay_many` runs several in parallel and reports a failed one without losing the others.
+`replay_many` runs several in parallel (local threads, or Ray tasks: `cluster.play_many`) and
+reports a failed one without losing the others.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from cpnjax.evaluate import PolicyResult
 from cpnjax.latency import LatencyPredictor
 from cpnjax.scenario import Scenario
+from ns3_validation.cluster import play, play_many
 from ns3_validation.plan import Decisions, Ns3Settings, build_plan
-from ns3_validation.worker import Ns3RunError, run_module
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,10 +66,7 @@ def replay(
       Ns3RunError: the worker crashed or timed out.
     """
     plan = build_plan(scenario, decisions, settings, predictor)
-    start = time.perf_counter()
-    raw = run_module("ns3_validation.run", plan, timeout_s=timeout_s)
-    raw["wall_s"]["worker"] = time.perf_counter() - start
-    return parse_result(scenario, plan, decisions, raw, policy)
+    return parse_result(scenario, plan, decisions, play(plan, timeout_s), policy)
 
 
 def replay_many(
@@ -78,19 +74,25 @@ def replay_many(
     settings: Ns3Settings | None = None,
     max_workers: int = 2,
     timeout_s: float = 1800.0,
+    ray_address: str | None = None,
 ) -> list[Ns3Result | Exception]:
-    """Replay (scenario, decisions, policy name) jobs in parallel worker processes. A job that
-    fails yields its exception in place of a result; the others are unaffected."""
-
-    def one(job):
-        scenario, decisions, policy = job
+    """Replay (scenario, decisions, policy name) jobs in parallel: `max_workers` local worker
+    processes, or Ray tasks with `ray_address` (`cluster.play_many`). A job that fails yields
+    its exception in place of a result; the others are unaffected."""
+    plans: list[dict | Exception] = []
+    for scenario, decisions, _ in jobs:
         try:
-            return replay(scenario, decisions, settings, policy, timeout_s=timeout_s)
-        except (Ns3RunError, ValueError) as err:
-            return err
-
-    with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
-        return list(pool.map(one, jobs))
+            plans.append(build_plan(scenario, decisions, settings))
+        except ValueError as err:  # decisions that do not fit: this job fails before NS-3
+            plans.append(err)
+    playable = [p for p in plans if not isinstance(p, Exception)]
+    raws = iter(play_many(playable, timeout_s, max_workers, ray_address))
+    out: list[Ns3Result | Exception] = []
+    for (scenario, decisions, policy), plan in zip(jobs, plans, strict=True):
+        raw = plan if isinstance(plan, Exception) else next(raws)
+        ok = not isinstance(raw, Exception)
+        out.append(parse_result(scenario, plan, decisions, raw, policy) if ok else raw)
+    return out
 
 
 def parse_result(
