@@ -95,6 +95,13 @@ def _parser() -> argparse.ArgumentParser:
         help="do not score Base1-4 and greedy-joint on the validation stream",
     )
     tr.add_argument(
+        "--coordinator",
+        default=None,
+        help="multi-process: HOST:PORT of process 0 (jax.distributed)",
+    )
+    tr.add_argument("--num-processes", type=int, default=None, help="multi-process: P")
+    tr.add_argument("--process-id", type=int, default=None, help="multi-process: this one, 0..P-1")
+    tr.add_argument(
         "--tensorboard",
         type=Path,
         default=None,
@@ -105,6 +112,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def train_command(args: argparse.Namespace) -> None:
+    from cpnjax.distributed import initialize
+
+    # jax.distributed must start before JAX computes anything (the imports below do)
+    distributed = initialize(args.coordinator, args.num_processes, args.process_id)
+
     from cpnjax.scenario import ScenarioConfig
     from cpnjax.train.actor_critic import AGENTS, ALGOS
     from cpnjax.train.analytic_grad import NODE_GRADS, APGConfig
@@ -176,12 +188,18 @@ def train_command(args: argparse.Namespace) -> None:
         train=train_cfg,
     )
     run_dir = args.resume or args.out
+    mesh = None
+    if distributed:
+        from cpnjax.sim.sharding import env_mesh
+
+        mesh = env_mesh()  # every device of every process
     summary = train_run(
         spec,
         run_dir,
         resume=args.resume is not None,
         progress=not args.no_progress,
         tensorboard=args.tensorboard,
+        mesh=mesh,
     )
     last = summary["curve_final"]
     base = summary["validation_baselines_ms"]

@@ -65,3 +65,14 @@ def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = "absent"
     return out
+
+
+def on_this_process(metadata):
+    """A restore target for an orbax checkpoint's array metadata tree: each array whole on this
+    process's first device. orbax refuses to restore a checkpoint saved on other devices (a
+    run of several processes, or a predictor saved before `jax.distributed` started) without a
+    target of the current topology ("Topology mismatch")."""
+    import jax
+
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), metadata)

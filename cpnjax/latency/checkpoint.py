@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import orbax.checkpoint as ocp
 
+from cpnjax.io import on_this_process
 from cpnjax.latency.model import (
     Confidence,
     DevicePredictor,
@@ -56,7 +57,7 @@ def load_predictor(path: Path) -> DevicePredictor:
         raise FileNotFoundError(f"{path} is not a saved predictor (no predictor.json or state/)")
     meta = json.loads((path / "predictor.json").read_text())
     with ocp.StandardCheckpointer() as ckpt:
-        state = ckpt.restore(path / "state")
+        state = _restore(ckpt, path / "state")
     p = state["profile"]
     profile = DeviceProfile(
         mean_ms=float(p["mean_ms"]),
@@ -98,5 +99,10 @@ def load_shipped_base(key: dict, path: Path = SHIPPED_BASE) -> LatencyModel | No
     if json.loads(meta_file.read_text())["key"] != json.loads(json.dumps(key)):
         return None
     with ocp.StandardCheckpointer() as ckpt:
-        state = ckpt.restore(Path(path).absolute() / "state")
+        state = _restore(ckpt, Path(path).absolute() / "state")
     return LatencyModel(TrainConfig(**key["config"]), state["params"])
+
+
+def _restore(ckpt: ocp.StandardCheckpointer, path: Path):
+    """Restore onto this process's first device (`io.on_this_process`)."""
+    return ckpt.restore(path, on_this_process(ckpt.metadata(path).item_metadata))

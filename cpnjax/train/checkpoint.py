@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
+from cpnjax.io import on_this_process
+
 CONFIG_FILE = "config.json"
 CHECKPOINTS = "checkpoints"
 
@@ -100,6 +102,8 @@ def restore_params(run_dir: Path) -> dict:
     step = mgr.latest_step()
     if step is None:
         raise CheckpointError(f"{run_dir} has no finished checkpoint")
-    got = mgr.restore(step, args=ocp.args.Composite(params=ocp.args.StandardRestore()))
+    item = Path(mgr.directory) / str(step) / "params"
     mgr.close()
-    return jax.tree.map(jnp.asarray, got["params"])
+    with ocp.StandardCheckpointer() as ckpt:  # onto this process, whoever saved it
+        params = ckpt.restore(item, on_this_process(ckpt.metadata(item).item_metadata))
+    return jax.tree.map(jnp.asarray, params)

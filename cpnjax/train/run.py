@@ -22,12 +22,14 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
+from jax.sharding import Mesh
 from tqdm import tqdm
 
 from cpnjax.io import atomic_csv, atomic_figure, atomic_json, package_versions
 from cpnjax.policies import get_policy
 from cpnjax.scenario import Scenario, ScenarioConfig, make_scenario
 from cpnjax.sim import SimConfig, make_params, reset, rollout, task_arrays
+from cpnjax.sim.sharding import check_divisible
 from cpnjax.sim.tasks import task_distribution
 from cpnjax.train import actor_critic, analytic_grad, checkpoint, dqn
 from cpnjax.train.actor_critic import TrainConfig
@@ -85,10 +87,15 @@ def config_kind(agent: str, algo: str | None) -> type:
     return APGConfig if algo == "apg" else TrainConfig
 
 
-def build_trainer(config, sim_params, tasks) -> actor_critic.Trainer:
-    """The actor-critic, APG or DQN trainer, by the config's kind."""
-    module = {DQNConfig: dqn, APGConfig: analytic_grad}.get(type(config), actor_critic)
-    return module.make_trainer(config, sim_params, tasks)
+def build_trainer(config, sim_params, tasks, mesh: Mesh | None = None) -> actor_critic.Trainer:
+    """The actor-critic, APG or DQN trainer, by the config's kind; `mesh`: environments split
+    over its devices (actor-critic and APG)."""
+    if isinstance(config, DQNConfig):
+        if mesh is not None:
+            raise ValueError("the dqn agent trains on one device; use syncgnn or mlp with a mesh")
+        return dqn.make_trainer(config, sim_params, tasks)
+    module = analytic_grad if isinstance(config, APGConfig) else actor_critic
+    return module.make_trainer(config, sim_params, tasks, mesh)
 
 
 class Compiled(NamedTuple):
@@ -98,20 +105,22 @@ class Compiled(NamedTuple):
 
 
 @functools.cache
-def compiled(config: TrainConfig | DQNConfig | APGConfig, chunk_updates: int) -> Compiled:
+def compiled(
+    config: TrainConfig | DQNConfig | APGConfig, chunk_updates: int, mesh: Mesh | None = None
+) -> Compiled:
     """The jitted functions of a trainer config. The scenario's arrays are arguments, not
     constants, so one compile serves every scenario of the same array sizes in a process
     (several seeds or loads of one topology)."""
 
     def init(sim_params, tasks, key):
-        return build_trainer(config, sim_params, tasks).init(key)
+        return build_trainer(config, sim_params, tasks, mesh).init(key)
 
     def chunk(sim_params, tasks, state):
-        update = build_trainer(config, sim_params, tasks).update
+        update = build_trainer(config, sim_params, tasks, mesh).update
         return jax.lax.scan(lambda s, _: update(s), state, None, chunk_updates)
 
     def validate(sim_params, tasks, val_tasks, key, net_params):
-        policy = build_trainer(config, sim_params, tasks).policy(net_params)
+        policy = build_trainer(config, sim_params, tasks, mesh).policy(net_params)
         return mean_response_ms(policy, sim_params, val_tasks, key)
 
     return Compiled(jax.jit(init), jax.jit(chunk), jax.jit(validate))
@@ -182,17 +191,24 @@ def train_run(
     progress: bool = True,
     score_baselines: bool = True,
     tensorboard: Path | None = None,
+    mesh: Mesh | None = None,
 ) -> dict:
     """Train (or continue training) into `run_dir`; returns the summary written to
     config.json. Raises CheckpointError / ValueError on bad input before writing anything.
     score_baselines=False skips Base1-4 and greedy-joint on the validation stream (tests).
     `tensorboard`: also write the curve as TensorBoard scalars there (`train.tensorboard`); a
-    resumed run writes the rows it stored first when the directory holds no events yet."""
+    resumed run writes the rows it stored first when the directory holds no events yet.
+    `mesh`: the environments split over its devices (`sim.sharding.env_mesh`), those of every
+    process under `jax.distributed` (`cpnjax.distributed`): each process runs this function;
+    process 0 alone writes the files and shows progress, all of them write the checkpoints."""
     spec.train.validate()
     run_dir = Path(run_dir)
     if not resume and (run_dir / checkpoint.CHECKPOINTS).exists():
         raise checkpoint.CheckpointError(f"{run_dir} already holds a run; use --resume")
     stored = checkpoint.read_config(run_dir) if resume else None
+    check_divisible(spec.train.num_envs, mesh)
+    primary = jax.process_index() == 0
+    barrier("train_run checked its run directory")  # before any process writes into it
     scenario = make_scenario(spec.scenario, spec.seed)
     size = scenario_size(scenario)
     if stored is not None:
@@ -202,7 +218,7 @@ def train_run(
     dist = task_distribution(scenario)
     val_tasks = validation_stream(scenario, spec.validation_tasks)
     key = jax.random.key(spec.seed)
-    fns = compiled(spec.train, spec.chunk_updates)
+    fns = compiled(spec.train, spec.chunk_updates, mesh)
     baselines_start = time.perf_counter()
     names = BASELINES if score_baselines else ()
     baselines = {n: float(score_baseline(n)(sim_params, val_tasks, key)) for n in names}
@@ -236,19 +252,22 @@ def train_run(
         "baselines_eval_s": baselines_s,
         "versions": package_versions(),
         "device": str(jax.devices()[0].device_kind),
+        "num_devices": 1 if mesh is None else mesh.size,
+        "num_processes": jax.process_count(),
     }
-    atomic_json(run_dir / checkpoint.CONFIG_FILE, summary)
+    if primary:
+        atomic_json(run_dir / checkpoint.CONFIG_FILE, summary)
     total = math.ceil(spec.train.num_updates / spec.chunk_updates) * spec.chunk_updates
     bar = tqdm(
         total=total,
         initial=int(state.update),
         unit="upd",
-        disable=not progress,
+        disable=not (progress and primary),
         desc=f"train {spec.train.agent}/{spec.train.algo}",
     )
     best_base = min((baselines[b] for b in BASELINES[:4] if b in baselines), default=np.nan)
     board = None
-    if tensorboard is not None:
+    if tensorboard is not None and primary:
         from cpnjax.train.tensorboard import CurveWriter
 
         board = CurveWriter(tensorboard, baselines)
@@ -292,8 +311,9 @@ def train_run(
         ),
         None,
     )
-    atomic_json(run_dir / checkpoint.CONFIG_FILE, summary)
-    if curve:
+    if primary:
+        atomic_json(run_dir / checkpoint.CONFIG_FILE, summary)
+    if curve and primary:
         atomic_csv(run_dir / "curve.csv", curve)
         plot_curve(
             curve,
@@ -302,6 +322,14 @@ def train_run(
             f"{scenario.topology.name}: {agent_name(spec.train)} ({spec.train.algo})",
         )
     return summary
+
+
+def barrier(name: str) -> None:
+    """Wait for every process under `jax.distributed` (a no-op in one process)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
 
 
 def _row(state, steps_per_update: int, wall_s: float, val_ms: float, metrics: dict) -> dict:
