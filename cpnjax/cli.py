@@ -372,6 +372,14 @@ def evaluate_command(args: argparse.Namespace) -> None:
     config = dataclasses.replace(ScenarioConfig.default(), **overrides)
     start = time.perf_counter()
     scenario = make_scenario(config, args.seed)
+    num_compute = int((scenario.node_device >= 0).sum())
+    if args.candidates > num_compute:
+        print(
+            f"cpnjax: --candidates {args.candidates}: {scenario.topology.name} has "
+            f"{num_compute} compute nodes, so each task has {num_compute} candidates "
+            f"(the other {args.candidates - num_compute} slots are masked)",
+            file=sys.stderr,
+        )
     results = evaluate(scenario, policies, seed=args.seed, progress=not args.no_progress)
     resolved = {
         "command": "evaluate",

@@ -161,3 +161,30 @@ def test_latency_table5_and_adapt_write_their_outputs(tmp_path, capsys):
     predictor = load_predictor(saved)
     assert predictor.predict_ms(np.arange(5)).shape == (5,)
     assert main(["latency", "adapt", "--device", "fpga", "--out", str(saved)]) == 2  # exists
+
+
+@pytest.mark.parametrize(
+    "edge, message",
+    [
+        ({"capacity_mbps": 1e300}, "outside 1..1e+15 bit/s"),
+        ({"capacity_bps": 1e-40}, "outside 1..1e+15 bit/s"),
+        ({"capacity_bps": float("inf")}, "positive number"),
+        ({"capacity_bps": 1e9, "prop_delay_ms": 1e-320}, "outside 0 or 1e-09..1e+06 ms"),
+        ({"capacity_bps": 1e9, "prop_delay_ms": 1e300}, "outside 0 or 1e-09..1e+06 ms"),
+    ],
+)
+def test_values_float32_cannot_hold_are_refused_at_load(edge, message, capsys, tmp_path):
+    path = tmp_path / "t.json"
+    edges = [{"src": 0, "dst": 1, **edge}, {"src": 1, "dst": 0, "capacity_bps": 1e9}]
+    path.write_text(json.dumps({"edges": edges}))  # inf is written as Infinity
+    code = main(["evaluate", "--topology", str(path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
+def test_more_candidates_than_compute_nodes_says_what_it_used(capsys, tmp_path):
+    args = ["evaluate", "--policies", "base1", "--tasks", "5", "--candidates", "40"]
+    assert main([*args, "--out", str(tmp_path), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "--candidates 40: Abilene has" in err and "slots are masked" in err, err

@@ -60,6 +60,14 @@ _FIBRE_KM_PER_MS = 200.0
 DEFAULT_PROP_DELAY_MS = 2.0
 
 
+CAPACITY_RANGE_BPS = (1.0, 1e15)
+"""Link capacities the simulator accepts (1 bit/s to 1 Pbit/s): float32 keeps 7 digits of every
+time computed from them (a 9000-byte packet at 1 Pbit/s: 7.2e-11 s, far from float32's
+subnormals); a capacity of 1e300 or a subnormal one is refused at load."""
+DELAY_RANGE_MS = (1e-9, 1e6)
+"""Non-zero propagation delays the simulator accepts (1 ps to 1000 s)."""
+
+
 class TopologyError(ValueError):
     """A topology file or name that cannot be turned into a usable network."""
 
@@ -212,6 +220,18 @@ def _capacity_unit_bps(spec: dict, name: str, key: str, override: float | None) 
 
 
 def _edge_capacity_bps(edge: dict, i: int, unit_bps: float | None) -> float:
+    """The edge's capacity in bit/s, within CAPACITY_RANGE_BPS."""
+    bps = _raw_capacity_bps(edge, i, unit_bps)
+    lo, hi = CAPACITY_RANGE_BPS
+    if not lo <= bps <= hi:
+        raise TopologyError(
+            f"edge {i}: capacity {bps:.6g} bit/s is outside {lo:g}..{hi:g} bit/s, the range the "
+            "simulator's float32 arithmetic holds faithfully"
+        )
+    return bps
+
+
+def _raw_capacity_bps(edge: dict, i: int, unit_bps: float | None) -> float:
     for field, scale in (("capacity_bps", 1.0), ("capacity_kbps", 1e3), ("capacity_mbps", 1e6)):
         if field in edge:
             return _positive(edge[field], i, field) * scale
@@ -228,6 +248,18 @@ def _edge_capacity_bps(edge: dict, i: int, unit_bps: float | None) -> float:
 
 
 def _edge_delay_ms(edge: dict, i: int) -> float | None:
+    """The edge's propagation delay in ms (None: not given): 0 or within DELAY_RANGE_MS."""
+    ms = _raw_delay_ms(edge, i)
+    lo, hi = DELAY_RANGE_MS
+    if ms is not None and ms != 0.0 and not lo <= ms <= hi:
+        raise TopologyError(
+            f"edge {i}: propagation delay {ms:.6g} ms is outside 0 or {lo:g}..{hi:g} ms, the "
+            "range the simulator's float32 arithmetic holds faithfully"
+        )
+    return ms
+
+
+def _raw_delay_ms(edge: dict, i: int) -> float | None:
     if "prop_delay_ms" in edge:
         d = edge["prop_delay_ms"]
         if not _is_finite_number(d) or d < 0:
