@@ -68,7 +68,12 @@ def test_spaces_describe_exactly_what_is_returned(dict_env, flat_env):
             is_leaf=lambda x: isinstance(x, envs.cpn_env.spaces.Space),
         )
         assert all(jax.tree.leaves(contains))
-        assert env.action_space(params).shape if env.flat else True
+        n, k = env.num_candidates, env.num_paths
+        act = env.action_space(params)
+        if env.flat:
+            assert act.shape == (n + k,) and (act.low, act.high) == (-1.0, 1.0)
+        else:
+            assert act.spaces["node"].n == n and act.spaces["split"].shape == (k,)
 
 
 @pytest.mark.parametrize("which", ["dict", "flat"])

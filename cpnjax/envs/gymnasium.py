@@ -61,12 +61,7 @@ class CPNGymEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        if seed is not None or self._key is None:
-            self._key = jax.random.key(
-                int(self.np_random.integers(2**31)) if seed is None else seed
-            )
-        self._key, k = jax.random.split(self._key)
-        obs, self._state = self._reset(k, self.params)
+        obs, self._state = self._reset(next_reset_key(self, seed), self.params)
         return np.asarray(obs), {}
 
     def step(self, action):
@@ -114,12 +109,8 @@ class CPNVectorEnv(VectorEnv):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        if seed is not None or self._key is None:
-            self._key = jax.random.key(
-                int(self.np_random.integers(2**31)) if seed is None else seed
-            )
-        self._key, k = jax.random.split(self._key)
-        obs, self._state = self._reset(jax.random.split(k, self.num_envs), self.params)
+        keys = jax.random.split(next_reset_key(self, seed), self.num_envs)
+        obs, self._state = self._reset(keys, self.params)
         return obs, {}
 
     def step(self, actions):
@@ -131,6 +122,15 @@ class CPNVectorEnv(VectorEnv):
             k, self._state, actions, self.params
         )
         return obs, reward, terminated, truncated, info
+
+
+def next_reset_key(env: CPNGymEnv | CPNVectorEnv, seed: int | None) -> jax.Array:
+    """The key of a reset: from `seed` when one is given (or, on the first reset, from the
+    env's `np_random`), else the next split of the env's key chain."""
+    if seed is not None or env._key is None:
+        env._key = jax.random.key(int(env.np_random.integers(2**31)) if seed is None else seed)
+    env._key, key = jax.random.split(env._key)
+    return key
 
 
 def make_vec(topology: str, num_envs: int, **options) -> CPNVectorEnv:
