@@ -31,12 +31,17 @@ INFO_KEYS = ("response_s", "transmission_s", "wait_s", "compute_s", "node", "inv
 
 
 class CPNEnv(environment.Environment[EnvState, EnvParams]):
-    """Args:
-    default_params: the scenario's EnvParams (`cpnjax.envs.make` builds them).
-    num_candidates, num_paths: N and K of the scenario's candidate tables (static sizes).
-    flat: one Box observation and a Box(N + K) action instead of dicts (`codec`).
-    sim_config: the simulator's static switches (exact FIFO by default).
-    name: shown by `name`, e.g. "Abilene".
+    """The CPN scheduling environment of one scenario (see the module).
+
+    Args:
+      default_params: the scenario's EnvParams (`cpnjax.envs.make` builds them).
+      num_candidates, num_paths: N and K of the scenario's candidate tables (static sizes).
+      flat: one Box observation and a Box(N + K) action instead of dicts (`codec`).
+      sim_config: the simulator's static switches (exact FIFO by default).
+      name: shown by `name`, e.g. "Abilene".
+
+    `cpnjax.envs.make` also sets `env.scenario`, the host-side `Scenario` the params were made
+    from (its topology, devices and validation stream).
     """
 
     def __init__(
