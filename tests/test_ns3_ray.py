@@ -5,12 +5,11 @@ import dataclasses
 
 import numpy as np
 import pytest
-from test_ns3 import two_task_plan  # skips this module too without the ns3 extra
+import ray  # the ecosystem extra, installed by the README's test command
+from test_ns3 import two_task_plan  # skips without the ns3 extra, fails in CI
 
 from ns3_validation.cluster import LOCAL, play_many
 from ns3_validation.worker import Ns3RunError
-
-ray = pytest.importorskip("ray")
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from cpnjax.envs.cpn_env import CPNEnv
 from cpnjax.envs.types import EnvParams
 from cpnjax.network import SHIPPED_TOPOLOGIES
+from cpnjax.policies import greedy_joint
 from cpnjax.scenario import Scenario, ScenarioConfig, make_scenario
-from cpnjax.sim import SimConfig, make_params
+from cpnjax.sim import SimConfig, make_params, reset, rollout, task_arrays
 from cpnjax.sim.tasks import task_distribution
 
 ENV_NAMES = {
@@ -124,12 +126,14 @@ def env_params(
 
 def greedy_mean_response_s(scenario: Scenario, sim_params) -> float:
     """Greedy-joint's mean response (s) on the scenario's validation stream, from idle."""
-    import jax
+    tasks = task_arrays(scenario.validation_tasks(REWARD_SCALE_TASKS))
+    return float(_greedy_mean_ms(sim_params, tasks)) / 1e3
 
-    from cpnjax.train.run import score_baseline, validation_stream
 
-    tasks = validation_stream(scenario, REWARD_SCALE_TASKS)
-    return float(score_baseline("greedy")(sim_params, tasks, jax.random.key(0))) / 1e3
+@jax.jit
+def _greedy_mean_ms(sim_params, tasks):
+    state = reset(sim_params, jax.random.key(0))
+    return rollout(sim_params, state, tasks, greedy_joint, SimConfig())[1].response_s.mean() * 1e3
 
 
 def _range(value, default, name: str, below: float, positive: bool) -> tuple[float, float]:

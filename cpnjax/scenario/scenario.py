@@ -112,6 +112,11 @@ class Scenario:
             cfg.io_size_bytes,
         )
 
+    def validation_tasks(self, num_tasks: int) -> TaskStream:
+        """A fixed stream of this scenario's task law, seeded apart from its own stream: what
+        `cpnjax train` validates on and what `cpnjax.envs` scales its reward by."""
+        return self.draw_tasks(np.random.default_rng([self.seed, 7919]), num_tasks)
+
     @property
     def node_class(self) -> np.ndarray:
         """(num_nodes,) device class of each node, -1 where it does not compute."""

@@ -151,9 +151,8 @@ def scenario_size(scenario: Scenario) -> dict:
 
 
 def validation_stream(scenario: Scenario, num_tasks: int):
-    """A fixed host stream of the scenario's task law, seeded apart from its own stream."""
-    rng = np.random.default_rng([scenario.seed, 7919])
-    return task_arrays(scenario.draw_tasks(rng, num_tasks))
+    """`Scenario.validation_tasks` as Task arrays."""
+    return task_arrays(scenario.validation_tasks(num_tasks))
 
 
 def check_compatible(stored: dict, spec: RunSpec, size: dict, run_dir: Path) -> None:
