@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cpnjax.cache import enable_compilation_cache
+from cpnjax.cache import enable_caches
 from cpnjax.latency.model import NEW_DEVICES
 from cpnjax.policies import POLICIES
 
@@ -405,7 +405,7 @@ def evaluate_command(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    enable_compilation_cache()  # a second run loads compiled executables from disk
+    enable_caches()  # a second run loads compiled executables and predictions from disk
     try:
         if args.command == "evaluate":
             evaluate_command(args)

@@ -19,6 +19,14 @@ def atomic_text(path: Path, text: str) -> None:
     _publish(f.name, path)
 
 
+def atomic_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically."""
+    path = Path(path)
+    with tempfile.NamedTemporaryFile("wb", dir=path.parent, delete=False, suffix=".tmp") as f:
+        f.write(data)
+    _publish(f.name, path)
+
+
 def atomic_csv(path: Path, rows: Sequence[dict]) -> None:
     """Write dict rows (the first row's keys are the header) to `path` atomically."""
     path = Path(path)

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from cpnjax.cache import enable_compilation_cache
+from cpnjax.cache import enable_caches
 from cpnjax.policies import POLICIES
 from ns3_validation.cluster import LOCAL
 from ns3_validation.fidelity import LOADS, run_fidelity, run_policies, validation_config
@@ -66,7 +66,7 @@ def _policies(text: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    enable_compilation_cache()  # a second run loads compiled executables from disk
+    enable_caches()  # a second run loads compiled executables and predictions from disk
     start = time.perf_counter()
     try:
         if args.tasks < 1:

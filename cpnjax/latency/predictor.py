@@ -4,19 +4,33 @@ The simulator's observation never reads the measured latency: it reads a table o
 latency (num_archs, num_devices) made by a `LatencyPredictor`. The default is
 `LearnedPredictor`, the predictor of paper 3.3: the base model for devices it was trained on,
 TSFT-adapted from N measurements for devices that join the network new.
+
+Adapting a new device takes seconds, so where the prediction cache is on
+(`cpnjax.cache.enable_prediction_cache`, which the CLIs call) each device's predictions and
+confidence are kept on disk, keyed by everything that makes them: the predictor's key, the
+device, the source of the latency package, the shipped latency table and base model, and the
+numeric packages' versions. A changed input is a new key; an unreadable entry is recomputed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import io
+import json
+from importlib import resources
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from cpnjax import cache
+from cpnjax.io import atomic_bytes, package_versions
 from cpnjax.latency.model import (
     ARCHS_PER_TRAIN_DEVICE,
     NEW_DEVICES,
+    Confidence,
     DevicePredictor,
     TrainConfig,
     adapt,
@@ -67,7 +81,7 @@ class LearnedPredictor:
         out = {}
         for d in dict.fromkeys(str(d) for d in devices):
             if d in new_devices:
-                conf = self.device_predictor(d).confidence
+                conf = _prediction(*self.key, d)[1]
                 out[d] = {"known_from": f"TSFT on {samples} measurements", "samples": samples}
                 out[d] |= {**dataclasses.asdict(conf), "level": conf.level}
             else:
@@ -100,12 +114,83 @@ def _device_predictor(new_devices, samples, seed, config, device) -> DevicePredi
     return DevicePredictor(base, profile_of(table, device, known))
 
 
-@functools.cache
 def _all_archs_ms(new_devices, samples, seed, config, device) -> np.ndarray:
+    """(num_archs,) float32 predicted latency (ms) of every architecture on `device`."""
+    return _prediction(new_devices, samples, seed, config, device)[0]
+
+
+@functools.cache
+def _prediction(new_devices, samples, seed, config, device) -> tuple[np.ndarray, Confidence | None]:
+    """Every architecture's predicted latency on `device` (read-only (num_archs,) float32) and
+    the predictor's confidence: from the prediction cache when it is on and holds them, else
+    made now (and stored there when it is on)."""
+    folder = cache.prediction_dir()
+    key = (tuple(new_devices), int(samples), int(seed), config, str(device))
+    path = None if folder is None else folder / f"{_cache_key(key)}.npz"
+    stored = None if path is None else _read_prediction(path)
+    if stored is not None:
+        return stored
     pred = _device_predictor(new_devices, samples, seed, config, device)
-    out = pred.predict_ms(np.arange(load_latency_table().num_archs)).astype(np.float32)
-    out.setflags(write=False)
-    return out
+    ms = pred.predict_ms(np.arange(load_latency_table().num_archs)).astype(np.float32)
+    ms.setflags(write=False)
+    if path is not None:
+        _write_prediction(path, ms, pred.confidence)
+    return ms, pred.confidence
+
+
+def _cache_key(key: tuple) -> str:
+    """sha256 of a predictor key together with `_inputs_fingerprint()`."""
+    new_devices, samples, seed, config, device = key
+    desc = {
+        "new_devices": list(new_devices),
+        "samples": samples,
+        "seed": seed,
+        "config": dataclasses.asdict(config),
+        "device": device,
+        "inputs": _inputs_fingerprint(),
+    }
+    return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@functools.cache
+def _inputs_fingerprint() -> str:
+    """sha256 of what an adapted prediction is computed from besides its key: the latency
+    package's source, the shipped latency table, the shipped base model's files, and the
+    versions of the numeric packages."""
+    from cpnjax.latency.checkpoint import SHIPPED_BASE
+
+    digest = hashlib.sha256()
+    files = sorted(Path(__file__).parent.glob("*.py"))
+    files.append(Path(str(resources.files("cpnjax.data").joinpath("compute/nb201_latency.npz"))))
+    files += sorted(p for p in Path(SHIPPED_BASE).rglob("*") if p.is_file())
+    for f in files:
+        digest.update(f.name.encode())
+        digest.update(f.read_bytes())
+    digest.update(json.dumps(package_versions(), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _read_prediction(path: Path) -> tuple[np.ndarray, Confidence | None] | None:
+    """A stored prediction, or None when there is none or it cannot be read."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            ms = np.array(z["ms"], np.float32)
+            conf = json.loads(str(z["confidence"]))
+        if ms.shape != (load_latency_table().num_archs,):
+            return None
+        conf = None if conf is None else Confidence(**conf)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    ms.setflags(write=False)
+    return ms, conf
+
+
+def _write_prediction(path: Path, ms: np.ndarray, conf: Confidence | None) -> None:
+    """Store a prediction atomically (temp file + rename: concurrent processes are safe)."""
+    meta = None if conf is None else dataclasses.asdict(conf)
+    buf = io.BytesIO()
+    np.savez(buf, ms=ms, confidence=np.str_(json.dumps(meta)))
+    atomic_bytes(path, buf.getvalue())
 
 
 class DeviceMeanPredictor:
