@@ -16,6 +16,7 @@ MAPE against DIR/P/T_L/summary.json (or DIR/T_L/summary.json: the matrix before 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -35,16 +36,24 @@ TOPOLOGIES = ("abilene", "ebone", "sprintlink", "tiscali", "experiments/topologi
 POLICIES = ("base1", "greedy")
 
 
+def cell_config(args, topology: str, load: str):
+    """The scenario of a cell: the named load, its task load scaled by --task-load-scale."""
+    config = validation_config(topology, load, args.tasks)
+    return dataclasses.replace(config, load=config.load * args.task_load_scale)
+
+
 def cell_dir(out: Path, policy: str, topology: str, load: str) -> Path:
     return out / policy / f"{Path(topology).stem}_{load}"
 
 
-def table(rows: list[dict], tasks: int, seed: int) -> str:
+def table(rows: list[dict], tasks: int, seed: int, task_load_scale: float = 1.0) -> str:
+    scaled = "" if task_load_scale == 1.0 else f"; task loads x {task_load_scale:g} in this matrix"
     lines = [
         f"# Simulator vs NS-3: {tasks} tasks per cell, seed {seed}",
         "",
         "Loads (task load, background utilisation): "
         + ", ".join(f"{k} {v}" for k, v in LOADS.items())
+        + scaled
         + ". Per task: |sim - NS-3| / NS-3 of each task's response latency (MAPE and its "
         "p50/p90/p99 over tasks; d MAPE: change against the matrix before, in points). "
         "Distribution: |stat(sim) - stat(NS-3)| / stat(NS-3) of the mean, p50, p90 and p99 "
@@ -108,6 +117,12 @@ def main() -> None:
         help="run the NS-3 runs as Ray tasks (a local cluster without ADDRESS)",
     )
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per NS-3 run")
+    parser.add_argument(
+        "--task-load-scale",
+        type=float,
+        default=1.0,
+        help="multiply each named load's task load (0.1: tasks ten times sparser)",
+    )
     args = parser.parse_args()
     cells = [
         (t, load, p)
@@ -123,7 +138,8 @@ def main() -> None:
 
     def publish() -> None:
         rows = [row_of(args, cells[i], done[i]) for i in sorted(done)]
-        atomic_text(args.out / "summary.md", table(rows, args.tasks, args.seed))
+        text = table(rows, args.tasks, args.seed, args.task_load_scale)
+        atomic_text(args.out / "summary.md", text)
         atomic_text(args.out / "summary.json", json.dumps(rows, indent=2))
 
     todo = []
@@ -139,7 +155,7 @@ def main() -> None:
             topology, load, policy = cells[i]
             print(f"== [{n + 1}/{len(todo)}] {Path(topology).stem} {load} {policy}", flush=True)
             done[i] = run_fidelity(
-                validation_config(topology, load, args.tasks),
+                cell_config(args, topology, load),
                 policy,
                 args.seed,
                 cell_dir(args.out, policy, topology, load),
@@ -153,7 +169,7 @@ def main() -> None:
         for n, i in enumerate(todo):
             topology, load, policy = cells[i]
             print(f"== simulator [{n + 1}/{len(todo)}] {Path(topology).stem} {load} {policy}")
-            config = validation_config(topology, load, args.tasks)
+            config = cell_config(args, topology, load)
             runs.append(prepare_fidelity(config, policy, args.seed, sim_config=sim_config))
 
         def finish(j: int, raw) -> None:
@@ -169,7 +185,7 @@ def main() -> None:
         print(f"== NS-3: {len(runs)} runs as Ray tasks ({args.ray})", flush=True)
         play_many([r.plan for r in runs], args.timeout, ray_address=args.ray, on_result=finish)
     rows = [row_of(args, cells[i], done[i]) for i in sorted(done)]
-    print(table(rows, args.tasks, args.seed))
+    print(table(rows, args.tasks, args.seed, args.task_load_scale))
     failed = [cells[i] for i in sorted(done) if "error" in done[i]]
     for cell in failed:
         print(f"NS-3 run failed: {cell}: {done[cells.index(cell)]['error']}", file=sys.stderr)
