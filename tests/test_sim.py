@@ -473,3 +473,32 @@ def test_the_default_prediction_is_the_learned_predictor_new_devices_from_n_meas
     tsft = LearnedPredictor(sc.config.new_devices, sc.config.new_device_samples)
     assert tsft.device_predictor("gold_6226").finetune_s > 0  # adapted, not the base model
     assert tsft.device_predictor("titanx_1").finetune_s == 0.0  # known to the base model
+
+
+@pytest.mark.parametrize("topology", ["abilene", "tiscali"])
+@pytest.mark.parametrize("probe_noise", [False, True])
+def test_the_idle_observation_equals_observing_a_reset_network(topology, probe_noise):
+    """observe_idle (episode resets) gives observe's numbers on a just-reset network, for every
+    task of a stream, its first interarrival included, at the scenario's background and at a
+    heavier one (the busiest link at 95%)."""
+    from cpnjax.sim import observe_idle
+    from cpnjax.sim.params import with_background_scale
+
+    sc = make_scenario(dataclasses.replace(ScenarioConfig.test(), topology=topology), seed=2)
+    config = SimConfig(probe_noise=probe_noise)
+    tasks = task_arrays(sc.tasks)
+    keys = jax.random.split(jax.random.key(5), sc.tasks.num_tasks)
+    base = make_params(sc)
+    heavier = 0.95 / float(jnp.max(base.hop_bg_util))
+    assert heavier > 1.0
+    for params in (base, with_background_scale(base, heavier)):
+
+        def both(key, t, params=params):
+            seen = observe(params, arrive(reset(params, key), t), t, config)
+            return seen, observe_idle(params, key, t, config)
+
+        seen, idle = jax.jit(jax.vmap(both))(keys, tasks)
+        assert float(jnp.max(seen.path_delay_s)) > 0.0  # probes cross real hops
+        for name in seen.__dataclass_fields__:
+            a, b = getattr(seen, name), getattr(idle, name)
+            np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-9, err_msg=name)

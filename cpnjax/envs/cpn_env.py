@@ -22,7 +22,17 @@ from gymnax.environments import environment, spaces
 from cpnjax.envs import codec
 from cpnjax.envs.types import EnvParams, EnvState
 from cpnjax.policies.features import NUM_CANDIDATE_FEATURES, NUM_PATH_FEATURES
-from cpnjax.sim import Obs, SimConfig, StepInfo, Task, arrive, observe, reset, step
+from cpnjax.sim import (
+    Obs,
+    SimConfig,
+    StepInfo,
+    Task,
+    arrive,
+    observe,
+    observe_idle,
+    reset,
+    step,
+)
 from cpnjax.sim.params import with_background_scale
 from cpnjax.sim.tasks import sample_task
 
@@ -82,11 +92,13 @@ class CPNEnv(environment.Environment[EnvState, EnvParams]):
         task = sample_task(params.tasks, k_task, load_scale)
         bg_scale = background_scale(params, k_bg)
         sim = arrive(reset(params.sim, k_sim), task)
+        sim_params = with_background_scale(params.sim, bg_scale)
         state = EnvState(
             time=jnp.zeros((), jnp.int32),
             sim=sim,
             task=task,
-            obs=self._observe(with_background_scale(params.sim, bg_scale), sim, task),
+            # the network is idle: no row to probe (gymnax computes a reset on every step)
+            obs=observe_idle(sim_params, k_sim, task, self.sim_config),
             load_scale=load_scale,
             background_scale=bg_scale,
         )

@@ -93,7 +93,7 @@ class CPNVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.render_mode = None
         self._reset = jax.jit(jax.vmap(self.env.reset, in_axes=(0, None)))
-        self._step = jax.jit(self._step_all)
+        self._step = jax.jit(self._step_all, donate_argnums=1)  # the state is updated in place
         self._key = None
         self._state = None
 

@@ -119,12 +119,7 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
     busy = state.links.busy_s[cand.links]
     hop_backlog = jnp.where(hop_mask, jnp.maximum(busy - age, 0.0), 0.0)
     compute_wait = busy_until(*node_jobs_now(state, cand.node))
-    bg_wait = cand.bg_wait_s
-    if config.probe_noise:
-        # Mean of 3 probes' waits behind background: Gamma(3, 1/3) in units of the mean wait,
-        # moment-matched by a normal clipped at 0 (one draw per path).
-        z = jax.random.normal(state.key, hop_mask.shape[:-1])
-        bg_wait = bg_wait * jnp.maximum(1.0 + z / jnp.sqrt(3.0), 0.0)[..., None]
+    bg_wait = _probe_bg_wait(cand, state.key, config)
     # A probe is a one-packet chunk through the reserved jobs that reserves nothing.
     probe = functools.partial(
         probe_through_hops, state.links, state.link_age_s, probe_bytes=params.probe_bytes
@@ -137,7 +132,40 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
         prop_s=cand.prop_s,
         bg_wait_s=bg_wait,
     )
-    free = lane_min(jnp.where(hop_mask, cand.rate_bps, jnp.inf))
+    return _assemble_obs(params, task, cand, compute_wait, path_delay, hop_backlog)
+
+
+def observe_idle(params: SimParams, key: jax.Array, task: Task, config: SimConfig) -> Obs:
+    """`observe` on an idle network (`reset`, then `arrive` of its first task), without reading
+    a link row: no backlog anywhere, so a probe's delay is the sum over its hops of its packet
+    time, the background wait and propagation. Same numbers as `observe(params,
+    arrive(reset(params, key), task), task, config)` to float rounding wherever background
+    leaves every link some capacity (u < 1; tested); for episode resets, which otherwise probe
+    every candidate path through empty rows."""
+    cand = candidates(params, task)
+    hop_mask = cand.hop_mask
+    bg_wait = _probe_bg_wait(cand, key, config)
+    per_hop = 8.0 * params.probe_bytes / cand.capacity_bps + bg_wait + cand.prop_s
+    path_delay = lane_sum(jnp.where(hop_mask, per_hop, 0.0))
+    zeros = jnp.zeros(hop_mask.shape, jnp.float32)
+    compute_wait = jnp.zeros(cand.node.shape, jnp.float32)
+    return _assemble_obs(params, task, cand, compute_wait, path_delay, zeros)
+
+
+def _probe_bg_wait(cand: Candidates, key: jax.Array, config: SimConfig) -> jax.Array:
+    """(N, K, H) the background wait a probe meets at each hop: the M/D/1 mean, or with
+    `config.probe_noise` the mean of 3 probes' waits, Gamma(3, 1/3) in units of the mean wait,
+    moment-matched by a normal clipped at 0 (one draw per path)."""
+    if not config.probe_noise:
+        return cand.bg_wait_s
+    z = jax.random.normal(key, cand.hop_mask.shape[:-1])
+    return cand.bg_wait_s * jnp.maximum(1.0 + z / jnp.sqrt(3.0), 0.0)[..., None]
+
+
+def _assemble_obs(params, task, cand, compute_wait, path_delay, hop_backlog) -> Obs:
+    """The Obs of a task from its candidates and the state-dependent parts: (N,) compute
+    wait, (N, K) probe delays, (N, K, H) hop backlogs."""
+    free = lane_min(jnp.where(cand.hop_mask, cand.rate_bps, jnp.inf))
     return Obs(
         size_bytes=task.size_bytes,
         cand_mask=cand.node_mask,
@@ -146,9 +174,9 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
         path_mask=cand.path_mask,
         path_delay_s=jnp.where(cand.path_mask, path_delay, 0.0),
         path_free_bps=jnp.where(cand.path_mask, free, 0.0),
-        path_hops=lane_sum(hop_mask.astype(jnp.float32)),
+        path_hops=lane_sum(cand.hop_mask.astype(jnp.float32)),
         hop_links=cand.links,
-        hop_mask=hop_mask,
+        hop_mask=cand.hop_mask,
         hop_capacity_bps=cand.capacity_bps,
         hop_bg_util=cand.bg_util,
         hop_backlog_s=hop_backlog,
