@@ -1,4 +1,5 @@
 import dataclasses
+import functools
 
 import chex
 import jax
@@ -491,13 +492,15 @@ def test_the_idle_observation_equals_observing_a_reset_network(topology, probe_n
     base = make_params(sc)
     heavier = 0.95 / float(jnp.max(base.hop_bg_util))
     assert heavier > 1.0
+
+    @jax.jit
+    @functools.partial(jax.vmap, in_axes=(None, 0, 0))
+    def both(params, key, t):
+        seen = observe(params, arrive(reset(params, key), t), t, config)
+        return seen, observe_idle(params, key, t, config)
+
     for params in (base, with_background_scale(base, heavier)):
-
-        def both(key, t, params=params):
-            seen = observe(params, arrive(reset(params, key), t), t, config)
-            return seen, observe_idle(params, key, t, config)
-
-        seen, idle = jax.jit(jax.vmap(both))(keys, tasks)
+        seen, idle = both(params, keys, tasks)
         assert float(jnp.max(seen.path_delay_s)) > 0.0  # probes cross real hops
         for name in seen.__dataclass_fields__:
             a, b = getattr(seen, name), getattr(idle, name)
