@@ -20,12 +20,14 @@ from cpnjax.sim import (
     make_batched_rollout,
     make_params,
     observe,
+    observe_idle,
     reset,
     rollout,
     step,
     task_arrays,
 )
 from cpnjax.sim.dynamics import busy_until
+from cpnjax.sim.params import with_background_scale
 
 HARD = SimConfig(probe_noise=False)
 ONE_PATH = Action(node_slot=jnp.asarray(0, jnp.int32), split=jnp.array([1.0]))
@@ -482,9 +484,6 @@ def test_the_idle_observation_equals_observing_a_reset_network(topology, probe_n
     """observe_idle (episode resets) gives observe's numbers on a just-reset network, for every
     task of a stream, its first interarrival included, at the scenario's background and at a
     heavier one (the busiest link at 95%)."""
-    from cpnjax.sim import observe_idle
-    from cpnjax.sim.params import with_background_scale
-
     sc = make_scenario(dataclasses.replace(ScenarioConfig.test(), topology=topology), seed=2)
     config = SimConfig(probe_noise=probe_noise)
     tasks = task_arrays(sc.tasks)
