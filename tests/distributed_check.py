@@ -1,5 +1,5 @@
 """Run by test_distributed.py: `train_run` in one process of a `jax.distributed` run (CPU,
-gloo) or alone. Usage: distributed_check.py PROCESS_ID NUM_PROCESSES PORT RUN_DIR.
+gloo) or alone. Usage: distributed_check.py PROCESS_ID NUM_PROCESSES PORT RUN_DIR [resume].
 
 SGD: Adam turns last-bit differences of a reordered gradient sum on a near-0 gradient into whole
 steps of size lr, so only SGD keeps two summation orders within float tolerance."""
@@ -10,6 +10,7 @@ import sys
 from cpnjax.distributed import initialize
 
 process_id, num_processes, port, run_dir = (*map(int, sys.argv[1:4]), sys.argv[4])
+resume = sys.argv[5:] == ["resume"]
 distributed = num_processes > 1 and initialize(f"localhost:{port}", num_processes, process_id)
 
 import jax  # noqa: E402
@@ -24,5 +25,5 @@ config = dataclasses.replace(
 )
 spec = RunSpec(ScenarioConfig.test(), 3, config, chunk_updates=2, validation_tasks=20)
 mesh = env_mesh() if distributed else None
-summary = train_run(spec, run_dir, progress=False, score_baselines=False, mesh=mesh)
+summary = train_run(spec, run_dir, resume=resume, progress=False, score_baselines=False, mesh=mesh)
 print("OK", summary["num_processes"], summary["curve_final"]["mean_response_ms"], flush=True)

@@ -1,6 +1,8 @@
 """`cpnjax train` across 2 local CPU processes (jax.distributed, gloo collectives): after a few
-updates the parameters equal those of one process with the same global batch."""
+updates the parameters equal those of one process with the same global batch, and a run the
+two processes resume from its checkpoint ends where the uninterrupted run did."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,18 +24,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_train_the_parameters_of_one(tmp_path):
+def start_two(run_dir: Path, *extra: str) -> list[subprocess.Popen]:
     port = free_port()
-    two = tmp_path / "two"
-    procs = [
+    return [
         subprocess.Popen(
-            [sys.executable, str(CHECK), str(i), "2", str(port), str(two)],
+            [sys.executable, str(CHECK), str(i), "2", str(port), str(run_dir), *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
         for i in range(2)
     ]
+
+
+def test_two_processes_train_the_parameters_of_one(tmp_path):
+    two = tmp_path / "two"
+    procs = start_two(two)
     one = tmp_path / "one"
     alone = subprocess.run(
         [sys.executable, str(CHECK), "0", "1", "0", str(one)],
@@ -50,6 +56,19 @@ def test_two_processes_train_the_parameters_of_one(tmp_path):
     chex.assert_trees_all_close(restore_params(one), restore_params(two), rtol=1e-4, atol=1e-6)
     # and the two processes agreed on the validation curve
     assert outs[0].split("OK 2")[1].split()[0] == outs[1].split("OK 2")[1].split()[0]
+
+    # an interrupted run: its last checkpoint gone, the two processes resume from update 2
+    ended = restore_params(two)
+    shutil.rmtree(two / "checkpoints" / "4")
+    kept = (two / "checkpoints" / "2").stat().st_mtime_ns
+    procs = start_two(two, "resume")
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    for p, out in zip(procs, outs, strict=True):
+        assert p.returncode == 0 and "OK 2" in out, out[-2000:]
+    assert (two / "checkpoints" / "4").is_dir()
+    assert (two / "checkpoints" / "2").stat().st_mtime_ns == kept  # resumed, not redone
+    assert len((two / "curve.csv").read_text().splitlines()) == 1 + 3  # updates 0, 2, 4
+    chex.assert_trees_all_close(restore_params(two), ended, rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize(
