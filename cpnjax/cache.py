@@ -34,11 +34,9 @@ def enable_compilation_cache() -> Path | None:
     """Turn on JAX's persistent compilation cache in `cache_root()/jax`; returns it (None: off)."""
     import jax
 
-    root = cache_root()
-    if root is None:
+    path = _usable(cache_root(), "jax")
+    if path is None:
         return None
-    path = root / "jax"
-    path.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_S)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
@@ -49,11 +47,20 @@ def enable_prediction_cache() -> Path | None:
     """Keep adapted latency predictions in `cache_root()/predictions` (see
     `cpnjax.latency.predictor`); returns it (None: off)."""
     global _prediction_dir
-    root = cache_root()
-    _prediction_dir = None if root is None else root / "predictions"
-    if _prediction_dir is not None:
-        _prediction_dir.mkdir(parents=True, exist_ok=True)
+    _prediction_dir = _usable(cache_root(), "predictions")
     return _prediction_dir
+
+
+def _usable(root: Path | None, name: str) -> Path | None:
+    """root/name, made if need be; None when caching is off or the directory cannot be made
+    (a cache is an optimisation: a read-only home runs without it)."""
+    if root is None:
+        return None
+    try:
+        (root / name).mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return root / name
 
 
 def prediction_dir() -> Path | None:

@@ -84,3 +84,22 @@ def test_off_keeps_nothing(tmp_path, monkeypatch):
     assert cache.enable_prediction_cache() is None
     assert cache.prediction_dir() is None
     assert cache.enable_compilation_cache() is None
+
+
+def test_a_cache_root_that_cannot_be_made_turns_the_caches_off(tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("CPNJAX_CACHE_DIR", str(blocker))
+    monkeypatch.setattr(cache, "_prediction_dir", None)
+    assert cache.enable_prediction_cache() is None
+    assert cache.enable_compilation_cache() is None
+
+
+def test_a_prediction_that_cannot_be_stored_is_still_returned(cache_root, monkeypatch):
+    def disk_full(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(predictor, "atomic_bytes", disk_full)
+    ms, _ = predictor._prediction(*predictor.LearnedPredictor().key, KNOWN)
+    assert ms.shape == (load_latency_table().num_archs,) and np.isfinite(ms).all()
+    assert not list((cache_root / "predictions").iterdir())

@@ -186,11 +186,15 @@ def _read_prediction(path: Path) -> tuple[np.ndarray, Confidence | None] | None:
 
 
 def _write_prediction(path: Path, ms: np.ndarray, conf: Confidence | None) -> None:
-    """Store a prediction atomically (temp file + rename: concurrent processes are safe)."""
+    """Store a prediction atomically (temp file + rename: concurrent processes are safe); a
+    cache that cannot be written (disk full, permissions) is left as it is."""
     meta = None if conf is None else dataclasses.asdict(conf)
     buf = io.BytesIO()
     np.savez(buf, ms=ms, confidence=np.str_(json.dumps(meta)))
-    atomic_bytes(path, buf.getvalue())
+    try:
+        atomic_bytes(path, buf.getvalue())
+    except OSError:
+        pass
 
 
 class DeviceMeanPredictor:
