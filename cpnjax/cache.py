@@ -3,7 +3,7 @@ latency predictions.
 
 A second `cpnjax evaluate` (or `train`, `cpnjax-ns3`) on the same machine loads the compiled
 rollouts from disk instead of compiling them again, and reads each new device's TSFT-adapted
-latency predictions instead of fine-tuning the predictor again (about 3 s a device). The cache
+latency predictions instead of fine-tuning the predictor again (2-3 s a device). The cache
 root is `$CPNJAX_CACHE_DIR`, else `$XDG_CACHE_HOME/cpnjax`, else `~/.cache/cpnjax`; compiled
 executables go in its `jax/`, predictions in its `predictions/`. Set `CPNJAX_CACHE_DIR=off` to
 keep nothing. Only the CLIs turn the caches on: importing cpnjax as a library leaves JAX's
