@@ -43,10 +43,17 @@ def stored_rows(cell: Path) -> dict[str, np.ndarray]:
 
 
 def recheck(
-    cell: Path, topology: str, load: str, policy: str, tasks: int, seed: int, slots: int
+    cell: Path,
+    topology: str,
+    load: str,
+    policy: str,
+    tasks: int,
+    seed: int,
+    slots: int,
+    task_load_scale: float = 1.0,
 ) -> dict:
     old = stored_rows(cell)
-    scenario = make_scenario(validation_config(topology, load, tasks), seed)
+    scenario = make_scenario(validation_config(topology, load, tasks, task_load_scale), seed)
     new = run_policy(scenario, policy, seed, slots=slots)
     num_paths = new.split.shape[1]
     old_split = np.stack([old[f"split{k}"] for k in range(num_paths)], axis=1)
@@ -90,7 +97,16 @@ def main() -> None:
             print(f"{cell}: no per_task.csv, skipped", flush=True)
             continue
         rows.append(
-            recheck(cell, topology, load, policy, config["tasks"], config["seed"], args.slots)
+            recheck(
+                cell,
+                topology,
+                load,
+                policy,
+                config["tasks"],
+                config["seed"],
+                args.slots,
+                config.get("task_load_scale", 1.0),
+            )
         )
         print(json.dumps(rows[-1]), flush=True)
 

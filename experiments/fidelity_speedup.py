@@ -28,7 +28,12 @@ def main() -> None:
     for cell in json.loads((args.matrix / "summary.json").read_text()):
         s = cell["summary"]
         scenario = make_scenario(
-            validation_config(topologies[cell["topology"]], cell["load"], config["tasks"]),
+            validation_config(
+                topologies[cell["topology"]],
+                cell["load"],
+                config["tasks"],
+                config.get("task_load_scale", 1.0),
+            ),
             config["seed"],
         )
         steps_per_s = batched_throughput(scenario, cell["policy"], args.envs)

@@ -16,7 +16,6 @@ MAPE against DIR/P/T_L/summary.json (or DIR/T_L/summary.json: the matrix before 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -38,8 +37,7 @@ POLICIES = ("base1", "greedy")
 
 def cell_config(args, topology: str, load: str):
     """The scenario of a cell: the named load, its task load scaled by --task-load-scale."""
-    config = validation_config(topology, load, args.tasks)
-    return dataclasses.replace(config, load=config.load * args.task_load_scale)
+    return validation_config(topology, load, args.tasks, args.task_load_scale)
 
 
 def cell_dir(out: Path, policy: str, topology: str, load: str) -> Path:

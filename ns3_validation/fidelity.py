@@ -47,11 +47,15 @@ LOADS = {"low": (0.05, 0.2), "mid": (0.1, 0.3), "high": (0.3, 0.5)}
 VALIDATION_SCALE = 0.1
 
 
-def validation_config(topology: str, load: str, num_tasks: int, **overrides) -> ScenarioConfig:
-    """The scaled scenario of a fidelity run (see module docstring)."""
+def validation_config(
+    topology: str, load: str, num_tasks: int, task_load_scale: float = 1.0, **overrides
+) -> ScenarioConfig:
+    """The scaled scenario of a fidelity run (see module docstring); `task_load_scale`
+    multiplies the named load's task load (0.1: tasks ten times sparser)."""
     if load not in LOADS:
         raise ValueError(f"load must be one of {', '.join(LOADS)}, got {load!r}")
     task_load, background = LOADS[load]
+    task_load *= task_load_scale
     lo, hi = ScenarioConfig().size_range_bytes
     return dataclasses.replace(
         ScenarioConfig(),
