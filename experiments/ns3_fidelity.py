@@ -107,6 +107,11 @@ def main() -> None:
         help="sample each hop's background wait (SimConfig.background_noise)",
     )
     parser.add_argument(
+        "--coupled",
+        action="store_true",
+        help="a task's paths queue with each other's chunks (SimConfig.coupled_chunks)",
+    )
+    parser.add_argument(
         "--ray",
         nargs="?",
         const=LOCAL,
@@ -131,7 +136,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     config = vars(args) | {"cells": cells, "versions": package_versions()}
     atomic_text(args.out / "config.json", json.dumps(config, indent=2, default=str))
-    sim_config = SimConfig(background_noise=args.background_noise)
+    sim_config = SimConfig(background_noise=args.background_noise, coupled_chunks=args.coupled)
     done: dict[int, dict] = {}  # cell index -> summary (or {"error": ...})
 
     def publish() -> None:

@@ -124,12 +124,14 @@ def distribution_errors(sim_ms: np.ndarray, ns3_ms: np.ndarray) -> dict:
     }
 
 
-def probe_error(scenario: Scenario, ns3: Ns3Result, seed: int) -> float:
+def probe_error(
+    scenario: Scenario, ns3: Ns3Result, seed: int, sim_config: SimConfig | None = None
+) -> float:
     """MAPE of the simulator's mean probe delay (noise off) against NS-3's 3 measured probes,
-    over every candidate path of every task."""
+    over every candidate path of every task; `sim_config`: the run's switches (noise off)."""
     params = make_params(scenario)
     tasks = task_arrays(scenario.tasks)
-    config = SimConfig(probe_noise=False)
+    config = dataclasses.replace(sim_config or SimConfig(), probe_noise=False)
     decisions = ns3.result
 
     def body(state, xs):
@@ -150,10 +152,16 @@ def probe_error(scenario: Scenario, ns3: Ns3Result, seed: int) -> float:
     return float(relative_errors(sim_ms[ok], ns3.probe_delay_ms[ok]).mean())
 
 
-def time_simulator(scenario: Scenario, policy: str, seed: int, repeats: int = 5) -> dict:
+def time_simulator(
+    scenario: Scenario,
+    policy: str,
+    seed: int,
+    repeats: int = 5,
+    sim_config: SimConfig | None = None,
+) -> dict:
     """Wall time of the jitted rollout of all tasks: compile (first call) and the best of
     `repeats` further calls."""
-    run = policy_rollout(policy)
+    run = policy_rollout(policy, sim_config)
     params = make_params(scenario)
     tasks = task_arrays(scenario.tasks)
     state = reset(params, jax.random.key(seed))
@@ -169,11 +177,15 @@ def time_simulator(scenario: Scenario, policy: str, seed: int, repeats: int = 5)
 
 
 def batched_throughput(
-    scenario: Scenario, policy: str, num_envs: int = 1024, min_time_s: float = 1.0
+    scenario: Scenario,
+    policy: str,
+    num_envs: int = 1024,
+    min_time_s: float = 1.0,
+    sim_config: SimConfig | None = None,
 ) -> float:
     """Task-steps/s of the simulator running `policy` on `num_envs` environments at once (each a
     permutation of the scenario's tasks), steady state after compile."""
-    run = make_batched_rollout(resolve_policy(policy, scenario)[1])
+    run = make_batched_rollout(resolve_policy(policy, scenario)[1], sim_config)
     params = make_params(scenario)
     tasks = permuted_tasks(scenario.tasks, num_envs, seed=0)
     keys = jax.random.split(jax.random.key(0), num_envs)
@@ -268,8 +280,8 @@ def prepare_fidelity(
     sim_config = sim_config or SimConfig()
     scenario = make_scenario(config, seed)
     sim = run_policy(scenario, policy, seed, sim_config)
-    timing = time_simulator(scenario, policy, seed)
-    timing["task_steps_per_s"] = batched_throughput(scenario, policy)
+    timing = time_simulator(scenario, policy, seed, sim_config=sim_config)
+    timing["task_steps_per_s"] = batched_throughput(scenario, policy, sim_config=sim_config)
     decisions = Decisions.of(sim)
     plan = build_plan(scenario, decisions, settings)
     return FidelityRun(scenario, policy, settings, sim_config, sim, timing, decisions, plan)
@@ -281,7 +293,7 @@ def finish_fidelity(run: FidelityRun, raw: dict, out_dir: Path) -> dict:
     scenario, sim, timing = run.scenario, run.sim, run.timing
     ns3 = parse_result(scenario, run.plan, run.decisions, raw, run.policy)
     summary = fidelity_metrics(sim, ns3)
-    summary["mape_probe_delay"] = probe_error(scenario, ns3, scenario.seed)
+    summary["mape_probe_delay"] = probe_error(scenario, ns3, scenario.seed, run.sim_config)
     ns3_wall = ns3.wall_s["setup"] + ns3.wall_s["run"]
     summary.update(
         {

@@ -70,6 +70,20 @@ def task(size_bytes, interarrival_s=0.0):
     )
 
 
+def fork_params(**kw):
+    """`line_params` of two paths into node 3 over three links: path 0 over links 0 and 2, path 1
+    over links 1 and 2 (different first links, so different sender pacers; link 2 shared)."""
+    params = line_params(num_hops=3, num_paths=2, real_paths=2, **kw)
+    links = np.array([[0, 2, 0], [1, 2, 0]], np.int32).reshape(1, 1, 1, 2, 3)
+    hop_mask = np.array([[True, True, False]] * 2).reshape(1, 1, 1, 2, 3)
+    # the third hop slot is padding now; its constants (those of a real link) are never read
+    return params.replace(
+        path_links=jnp.asarray(links),
+        hop_mask=jnp.asarray(hop_mask),
+        hop_home=jnp.asarray(hop_homes(links, hop_mask)),
+    )
+
+
 def with_link_job(state, link, head_s, tail_s, work_s, slot=0, impulse_s=None):
     """state with one job (times relative to now, work in link-seconds) remembered on a link;
     the impulse at its head defaults to all of the work for a point job (tail <= head), else 0."""

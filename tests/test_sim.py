@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import line_params, task, with_link_job, with_node_job
+from helpers import fork_params, line_params, task, with_link_job, with_node_job
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -164,6 +164,26 @@ def test_bytes_are_conserved_on_a_shared_link():
     # The sender interleaves the halves: both end when the whole would (8 + 1 ms).
     assert float(i_halves.transmission_s) == pytest.approx(9e-3, rel=1e-5)
     assert float(i_whole.transmission_s) == pytest.approx(9e-3, rel=1e-5)
+
+
+def test_a_tasks_paths_queue_with_each_other_on_a_shared_link():
+    # 1 MB split 3:1 over two paths that meet on link 2 (1 Gbit/s, 1 ms, 9000 B packets).
+    # Both chunks get to link 2 from 1.072 ms on at line rate, path 1's until 3.0 ms, path
+    # 0's until 7.0 ms: 8 ms of work from 1.072 ms on, so path 0's last byte, the last in
+    # FIFO, leaves at 9.072 ms and arrives at 10.072 ms; path 1's leaves behind the bits of
+    # both that came before 3.0 ms (2.072 ms backlog): 6.072 ms. Sent one after the other
+    # without coupling, path 0 never sees path 1's bits: 8.072 ms.
+    params = fork_params()
+    split = Action(node_slot=jnp.asarray(0, jnp.int32), split=jnp.array([0.75, 0.25]))
+    both = dataclasses.replace(HARD, coupled_chunks=True)
+    _, coupled = run_one(params, task(1e6), action=split, config=both)
+    _, alone = run_one(params, task(1e6), action=split, config=HARD)
+    np.testing.assert_allclose(coupled.path_transmission_s, [10.072e-3, 6.072e-3], rtol=1e-5)
+    np.testing.assert_allclose(alone.path_transmission_s, [8.072e-3, 6.072e-3], rtol=1e-5)
+    # with an equal split both chunks leave link 2 together, at the end of its 8 ms of work
+    halves = Action(node_slot=jnp.asarray(0, jnp.int32), split=jnp.array([0.5, 0.5]))
+    _, equal = run_one(params, task(1e6), action=halves, config=both)
+    np.testing.assert_allclose(equal.path_transmission_s, [10.072e-3, 10.072e-3], rtol=1e-5)
 
 
 def test_a_task_queues_behind_earlier_tasks_at_the_sender():
@@ -358,20 +378,31 @@ def test_same_seed_same_result():
 
 
 @pytest.mark.parametrize(
-    ("topology", "policy"), [("abilene", "greedy"), ("tiscali", "greedy"), ("abilene", "base1")]
+    ("topology", "policy", "coupled"),
+    [
+        ("abilene", "greedy", True),
+        ("tiscali", "greedy", True),
+        ("abilene", "base1", True),
+        ("abilene", "base1", False),
+    ],
 )
-def test_jax_simulator_matches_the_numpy_reference(topology, policy):
+def test_jax_simulator_matches_the_numpy_reference(topology, policy, coupled):
     from cpnjax.sim.reference import simulate
 
     sc = scenario(topology, seed=2, num_tasks=40, load=0.5)
     params = make_params(sc)
     fn = {"greedy": greedy_joint, "base1": base1}[policy]
-    _, info = jax.jit(lambda p, s, t: rollout(p, s, t, fn, HARD))(
+    config = dataclasses.replace(HARD, coupled_chunks=coupled)
+    _, info = jax.jit(lambda p, s, t: rollout(p, s, t, fn, config))(
         params, reset(params, jax.random.key(0)), task_arrays(sc.tasks)
     )
     t = sc.tasks
-    ref = simulate(params, t.interarrival_s, t.access_point, t.arch, t.size_bytes, policy)
+    stream = (params, t.interarrival_s, t.access_point, t.arch, t.size_bytes, policy)
+    ref = simulate(*stream, coupled=coupled)
     np.testing.assert_allclose(np.asarray(info.response_s), ref, rtol=2e-3)
+    if policy == "base1":  # it splits every task over all paths, some of which meet
+        other = simulate(*stream, coupled=not coupled)
+        assert np.max(np.abs(other - ref) / ref) > 1e-2
 
 
 def test_a_task_computed_where_it_arrives_has_no_transmission():

@@ -243,6 +243,7 @@ def chunk_through_hops(
     prop_s: jax.Array,
     bg_wait_s: jax.Array,
     temp_s: float | None,
+    extra_jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array] | None = None,
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]:
     """Send one chunk along one path through the jobs already reserved on its hops.
 
@@ -259,6 +260,10 @@ def chunk_through_hops(
       chunk_bytes: () bytes on this path; packet_bytes: () packet size.
       capacity_bps, bg_util, prop_s, bg_wait_s: (H,) constants of the path's hops (any values
         on padded hops).
+      extra_jobs: (head_s, tail_s, work_s, impulse_s), each (H, X), or None: more jobs on each
+        hop that the chunk queues with but that are not in the rows (0 work: none), the other
+        chunks of the task in `send_chunks`' second sweep. They change the delivery time only,
+        not the returned job or cache.
 
     Returns:
       delivered_s: () when the last byte reaches the path's end.
@@ -273,7 +278,7 @@ def chunk_through_hops(
 
     def hop(carry, x):
         head, tail = carry
-        jobs, a_old, real, capacity, util, prop, wait = x
+        jobs, a_old, real, capacity, util, prop, wait, extra = x
         work, pkt = bits / capacity, pkt_bits / capacity
         job = (head, tail, work, jnp.where(tail > head, pkt, work))
         at = jnp.stack([head, tail])  # the chunk's breaks
@@ -288,17 +293,28 @@ def chunk_through_hops(
         breaks = jnp.concatenate([jobs[0], head[None], jobs[1], tail[None]])
         # Q(x) = A(x+) - r x - min_{s <= x} [A(s-) - r s] at the chunk's head and tail
         service = 1.0 - util
-        g = a_breaks - service * breaks
-        before = (breaks[None, :] <= at[:, None]).astype(g.dtype)  # (2, 2M + 2)
+        a_plus = old_plus + _contrib(*job, at, inclusive=True)
+        q_breaks, q_input, live = breaks, a_breaks, jnp.ones(breaks.shape, bool)
+        if extra is not None:  # the extra jobs' input and their breaks join the query
+            x_breaks = jnp.concatenate(extra[:2])
+            x_minus = jax.vmap(_input_around, in_axes=(None, 0))(jobs, x_breaks)[0]
+            x_input = x_minus + _contrib(*job, x_breaks, inclusive=False)
+            x_input = x_input + _input(*extra, x_breaks, inclusive=False)
+            q_breaks = jnp.concatenate([breaks, x_breaks])
+            q_input = jnp.concatenate([a_breaks + _input(*extra, breaks, inclusive=False), x_input])
+            live = jnp.concatenate([live, jnp.tile(extra[2] > 0, 2)])
+            a_plus = a_plus + _input(*extra, at, inclusive=True)
+        g = q_input - service * q_breaks
+        before = ((q_breaks[None, :] <= at[:, None]) & live).astype(g.dtype)  # (2, S)
         g_min = -soft_max_masked(-jnp.broadcast_to(g, before.shape), before, temp_s)
-        q_head, q_tail = old_plus + _contrib(*job, at, inclusive=True) - service * at - g_min
+        q_head, q_tail = a_plus - service * at - g_min
         new_head = head + q_head + wait + prop
         new_tail = tail + soft_max2(q_tail, pkt, temp_s) + wait + prop
         return (jnp.where(real, new_head, head), jnp.where(real, new_tail, tail)), (job, a_breaks)
 
     # A scan, not a Python loop: each hop's times are materialised once (an unrolled chain is
     # fused into one kernel that recomputes the earlier hops for every later one).
-    xs = (hops_jobs, hops_input, hop_mask, capacity_bps, bg_util, prop_s, bg_wait_s)
+    xs = (hops_jobs, hops_input, hop_mask, capacity_bps, bg_util, prop_s, bg_wait_s, extra_jobs)
     (_, tail), (jobs, a_breaks) = jax.lax.scan(hop, (head, tail), xs)
     return tail, jobs, a_breaks
 
@@ -468,6 +484,7 @@ def send_chunks(
     prop_s: jax.Array,
     bg_wait_s: jax.Array,
     temp_s: float | None,
+    coupled: bool = False,
 ) -> tuple[jax.Array, LinkRows, jax.Array]:
     """Send a task's K chunks one after the other along their paths and reserve their jobs.
 
@@ -478,6 +495,15 @@ def send_chunks(
     sees an earlier one's job on a shared link. Each path starts when its first link's pacer is
     free, and the paths that leave by one link share that pacer (module docstring). The written
     rows, with their caches and pacers, go back to the state in one scatter.
+
+    A path sent first never sees the chunks sent after it, though in a FIFO those of their bits
+    that get to a shared link before its own are served first: it is delivered too early (18-30%
+    on EBONE, results/ns3_fidelity_sparse/diagnosis.md). With `coupled`
+    (`SimConfig.coupled_chunks`) the paths are sent twice: a second sweep starts again from the
+    settled rows and sends each path as before, now also queueing with the jobs that the later
+    paths' chunks got on the same link in the first sweep (`later_chunks`). A third sweep moved
+    no cell of the fidelity matrix by more than 0.01 points of MAPE (NumPy prototype), so one
+    is kept.
 
     Args:
       links: the (L, M) rows of every link, times relative to when each row was written.
@@ -512,7 +538,7 @@ def send_chunks(
     pacer_done = pacer + group_bits / capacity_bps[:, 0]
 
     def path(rows, x):
-        home, real, path_sent, path_bytes, capacity, util, prop, wait = x
+        home, real, path_sent, path_bytes, capacity, util, prop, wait, extra = x
         mine = tuple(r[home] for r in rows)  # (H, M), (H, 2M)
         slot, jobs, cache = jax.vmap(free_slot)(mine[:4], mine[4])
         delivered, job, a_breaks = chunk_through_hops(
@@ -527,6 +553,7 @@ def send_chunks(
             prop,
             wait,
             temp_s,
+            extra,
         )
         # Scatters, not one-hot selects: XLA would recompute the slot in every selected element.
         hop = jnp.arange(num_hops)
@@ -538,10 +565,15 @@ def send_chunks(
         written = tuple(
             jnp.where(real[:, None], w, m) for w, m in zip((*jobs, cache), mine, strict=True)
         )
-        return tuple(r.at[home].set(w) for r, w in zip(rows, written, strict=True)), delivered
+        rows = tuple(r.at[home].set(w) for r, w in zip(rows, written, strict=True))
+        return rows, (delivered, job)
 
     paths = (hop_home, hop_mask, sent, chunk_bytes, capacity_bps, bg_util, prop_s, bg_wait_s)
-    rows, delivered = jax.lax.scan(path, rows, paths)
+    settled = rows
+    rows, (delivered, jobs) = jax.lax.scan(path, settled, (*paths, None))
+    if coupled:  # the second sweep: each path also queues with the later paths' chunks
+        extra = later_chunks(jobs, hop_home, hop_mask)
+        rows, (delivered, _) = jax.lax.scan(path, settled, (*paths, extra))
     # a home row goes back to the state if some chunk went through it
     home = hop_home.reshape(-1)
     touched = jnp.zeros(home.shape, bool).at[home].max(hop_mask.reshape(-1))
@@ -551,6 +583,39 @@ def send_chunks(
     new = LinkRows(*rows, busy_s=busy_until(rows[0], rows[2]), pacer_s=pacers)
     links = jax.tree.map(lambda x, b: x.at[idx].set(b, mode="drop"), links, new)
     return delivered, links, link_age_s.at[idx].set(0.0, mode="drop")
+
+
+def later_chunks(
+    jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
+    hop_home: jax.Array,
+    hop_mask: jax.Array,
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """The jobs of the later paths of a task on each hop's link: what each path queues with in
+    `send_chunks`' second sweep.
+
+    Args:
+      jobs: (head_s, tail_s, work_s, impulse_s), each (K, H): the job each path's chunk got on
+        each hop in the first sweep.
+      hop_home, hop_mask: (K, H) as in `send_chunks` (two hops share a link when they share a
+        home).
+
+    Returns (head_s, tail_s, work_s, impulse_s), each (K, H, K - 1): at [k, h, x] the job of
+    path k + 1 + x on the link of path k's hop h, all 0 (no job) where that path does not cross
+    it, carries nothing there or does not exist. A path crosses a link at most once.
+    """
+    num_paths = hop_home.shape[0]
+    home = jnp.where(hop_mask, hop_home, -1)  # (K, H)
+    # same[k, h, j, h']: path j's hop h' is on the link of path k's hop h
+    same = (home[:, :, None, None] == home[None, None]) & hop_mask[:, :, None, None]
+    # wanted[k, x, j]: path j is path k + 1 + x
+    k, x, j = (jnp.arange(n) for n in (num_paths, num_paths - 1, num_paths))
+    wanted = j[None, None, :] == k[:, None, None] + 1 + x[None, :, None]
+
+    def pick(field):  # (K, H) -> (K, H, X)
+        on_link = lane_sum(jnp.where(same, field[None, None], 0.0))  # (K, H, J)
+        return lane_sum(jnp.where(wanted[:, None], on_link[:, :, None, :], 0.0))
+
+    return tuple(pick(f) for f in jobs)
 
 
 def serve_compute(

@@ -257,6 +257,7 @@ def step(
         cand.prop_s,
         bg_wait,
         config.smooth_temp_s,
+        config.coupled_chunks,
     )
     if config.smooth_temp_s is None:
         gate = used.astype(delivered.dtype)

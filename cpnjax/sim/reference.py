@@ -39,6 +39,7 @@ def simulate(
     size_bytes,
     policy: str = "greedy",
     slots: int = SLOTS,
+    coupled: bool = False,
 ) -> np.ndarray:
     """Run a policy over a task stream with a Python loop per task.
 
@@ -48,6 +49,7 @@ def simulate(
       policy: "greedy" (greedy-joint on probes with noise off) or "base1" (min predicted
         compute, ECMP; it reads no probe, so none is sent, as XLA drops them in the JAX run).
       slots: jobs remembered per link and server (as `reset`).
+      coupled: a task's paths queue with each other's chunks (`SimConfig.coupled_chunks`).
 
     Returns:
       (T,) response latency in seconds.
@@ -101,15 +103,24 @@ def simulate(
             if len(path):
                 group[path[0]] = group.get(path[0], 0.0) + 8.0 * b
         start = {link: max(pacer[link], 0.0) for link in group}
-        delivered = []
+        sent = []
         for path, b in zip(paths, chunks, strict=True):
-            sent = None
+            sent.append(None)
             if len(path):
                 pkt_bits = 8.0 * min(float(p["packet_bytes"]), b)
                 cap = p["link_capacity_bps"][path[0]]
                 h = start[path[0]]
-                sent = (h, h + (group[path[0]] - pkt_bits) / cap)
-            delivered.append(_send_chunk_np(p, link_jobs, path, b, sent=sent))
+                sent[-1] = (h, h + (group[path[0]] - pkt_bits) / cap)
+        before = link_jobs.copy()
+        jobs = [{} for _ in paths]  # per path: link -> its chunk's job there
+        for sweep in range(2 if coupled else 1):
+            # the second sweep starts again, each path queueing with the later paths' jobs
+            link_jobs[:] = before
+            later = [{} if sweep == 0 else _merged(jobs[q + 1 :]) for q in range(len(paths))]
+            delivered = []
+            for q, (path, b) in enumerate(zip(paths, chunks, strict=True)):
+                done, jobs[q] = _send_chunk_np(p, link_jobs, path, b, sent=sent[q], extra=later[q])
+                delivered.append(done)
         for link, bits in group.items():
             pacer[link] = start[link] + bits / p["link_capacity_bps"][link]
         transmission = max(delivered)
@@ -230,17 +241,29 @@ def _busy_until_np(start, work) -> float:
     return max([0.0, *done])
 
 
+def _merged(per_path: list[dict]) -> dict:
+    """link -> the jobs that the given paths' chunks got on it."""
+    out = {}
+    for jobs in per_path:
+        for link, job in jobs.items():
+            out.setdefault(link, []).append(job)
+    return out
+
+
 def _send_chunk_np(
-    p: dict, link_jobs, path, chunk_bytes: float, update: bool = True, sent=None
-) -> float:
+    p: dict, link_jobs, path, chunk_bytes: float, update: bool = True, sent=None, extra=None
+) -> tuple[float, dict] | float:
     """One chunk through the FIFO links of `path` (see `dynamics`); settles and reserves its job
     on each hop in `link_jobs` (4, L, M) unless `update` is False (a probe). `sent`: (head,
     tail) when the sender hands its first and last packet to the first link (default: now, then
-    at line rate). Returns when it is delivered."""
+    at line rate). `extra`: link -> more jobs the chunk queues with there that are not in
+    `link_jobs` (the task's later paths in the second sweep). Returns when it is delivered, and
+    with `update` also link -> the job it got there."""
     bits = 8.0 * chunk_bytes
     pkt_bits = 8.0 * min(float(p["packet_bytes"]), chunk_bytes)
+    got = {}
     if len(path) == 0:  # the task computes where it arrives
-        return 0.0
+        return (0.0, got) if update else 0.0
     head, tail = sent or (0.0, (bits - pkt_bits) / p["link_capacity_bps"][path[0]])
     for link in path:
         cap, u = p["link_capacity_bps"][link], p["link_bg_util"][link]
@@ -250,10 +273,15 @@ def _send_chunk_np(
         if update:
             link_jobs[:, link] = _settle_np(link_jobs[:, link], u)
             slot = _free_slot_np(link_jobs[:, link])
-        jobs = [np.append(link_jobs[j, link], v) for j, v in enumerate(job)]
+        others = (extra or {}).get(link, [])
+        jobs = [
+            np.concatenate([link_jobs[j, link], [o[j] for o in others], [v]])
+            for j, v in enumerate(job)
+        ]
         q_head = _fifo_backlog_np(*jobs, u, head)
         q_tail = _fifo_backlog_np(*jobs, u, tail)
         if update:
             link_jobs[:, link, slot] = job
+            got[link] = job
         head, tail = head + q_head + w + prop, tail + max(q_tail, pkt) + w + prop
-    return tail
+    return (tail, got) if update else tail

@@ -27,12 +27,17 @@ class SimConfig:
     background_noise: draw each chunk's wait behind background packets at each hop at random,
       as one packet's M/D/1 wait: 0 with probability 1 - u, else exponential with mean w / u
       (mean w, the default's constant). Off by default: see results/ns3_fidelity_noise.
+    coupled_chunks: a task's paths also queue with the chunks of its later paths on the links
+      they share (a second sweep in `dynamics.send_chunks`): closer to NS-3 (every low and mid
+      cell of the fidelity matrix within 10% at p99, results/ns3_fidelity_coupled) at 1.8-2.7x
+      the step's time (results/bench_sim_coupled.md). Off by default: see the README.
     """
 
     smooth_temp_s: float | None = None
     gate_eps: float = 1e-3
     probe_noise: bool = True
     background_noise: bool = False
+    coupled_chunks: bool = False
 
 
 @struct.dataclass
