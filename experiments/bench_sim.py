@@ -10,6 +10,10 @@ and policy with a Python loop per task (`cpnjax.sim.reference.simulate`).
     python experiments/bench_sim.py --quick --out results/bench_sim_quick.json   # < 5 min
     python experiments/bench_sim.py --out results/bench_sim.json
     python experiments/bench_sim.py --devices 8 ...   # environments sharded over 8 devices
+    python experiments/bench_sim.py --coupled ...     # also SimConfig(coupled_chunks=True)
+
+--coupled times each row twice, one sweep (the default) and coupled chunks (two sweeps), back
+to back in the same run, each against the NumPy loop of the same model.
 
 --devices N splits the environments over N devices (`cpnjax.sim.sharding`); on a CPU it makes
 N host devices (XLA_FLAGS=--xla_force_host_platform_device_count=N) before JAX starts.
@@ -51,7 +55,9 @@ def bench_jax(run, params, keys, tasks, min_time_s: float) -> tuple[float, float
     return compile_s, num_envs * num_tasks / best
 
 
-def bench_numpy(params, scenario, policy: str, slots: int, min_time_s: float) -> float:
+def bench_numpy(
+    params, scenario, policy: str, slots: int, min_time_s: float, coupled: bool = False
+) -> float:
     """Task-steps/s of the NumPy per-task loop over the scenario's stream, best of repeats (as
     `bench_jax`)."""
     from cpnjax.sim.reference import simulate
@@ -60,10 +66,16 @@ def bench_numpy(params, scenario, policy: str, slots: int, min_time_s: float) ->
     best, spent = float("inf"), 0.0
     while spent < min_time_s:
         start = time.perf_counter()
-        simulate(params, t.interarrival_s, t.access_point, t.arch, t.size_bytes, policy, slots)
+        stream = (t.interarrival_s, t.access_point, t.arch, t.size_bytes)
+        simulate(params, *stream, policy, slots, coupled=coupled)
         took = time.perf_counter() - start
         best, spent = min(best, took), spent + took
     return t.num_tasks / best
+
+
+def label(policy: str, coupled: bool) -> str:
+    """The policy's name in the tables, marked when the chunks are coupled."""
+    return f"{policy} (coupled)" if coupled else policy
 
 
 def main() -> None:
@@ -76,6 +88,9 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=1, help="shard environments over N")
     parser.add_argument(
         "--slots", type=int, default=None, help="jobs remembered per link/server (default 8)"
+    )
+    parser.add_argument(
+        "--coupled", action="store_true", help="also time SimConfig(coupled_chunks=True)"
     )
     args = parser.parse_args()
     if args.devices > 1 and "host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
@@ -108,6 +123,7 @@ def main() -> None:
         "min_time_s": min_time_s,
         "num_devices": args.devices,
         "slots": slots,
+        "coupled_chunks": [False, True] if args.coupled else [False],
         "scenario": dataclasses.asdict(ScenarioConfig.default()) | {"topology": "(each)"},
     }
     results, numpy_ref = [], {}
@@ -118,7 +134,11 @@ def main() -> None:
         )
         scenario = make_scenario(sc_config, seed=0)
         params = make_params(scenario)
-        numpy_ref[topo] = {p: bench_numpy(params, scenario, p, slots, min_time_s) for p in POLICIES}
+        numpy_ref[topo] = {
+            label(p, c): bench_numpy(params, scenario, p, slots, min_time_s, c)
+            for c in config["coupled_chunks"]
+            for p in POLICIES
+        }
         print(
             f"{topo:>8} numpy loop: "
             + ", ".join(f"{p} {v:,.0f}" for p, v in numpy_ref[topo].items())
@@ -133,25 +153,30 @@ def main() -> None:
                 continue
             tasks = permuted_tasks(scenario.tasks, num_envs, seed=num_envs)
             keys = jax.random.split(jax.random.key(0), num_envs)
-            for policy in POLICIES:
-                run = make_batched_rollout(get_policy(policy), SimConfig(), mesh=mesh, slots=slots)
-                compile_s, steps_per_s = bench_jax(run, params, keys, tasks, min_time_s)
-                ratio = steps_per_s / numpy_ref[topo][policy]
-                results.append(
-                    {
-                        "topology": topo,
-                        "num_envs": num_envs,
-                        "policy": policy,
-                        "steps_per_s": steps_per_s,
-                        "compile_s": compile_s,
-                        "speedup_vs_numpy": ratio,
-                    }
-                )
-                print(
-                    f"{topo:>8} envs {num_envs:5d} {policy:>6}: {steps_per_s:14,.0f} task-steps/s "
-                    f"(compile {compile_s:.1f} s, {ratio:,.0f}x numpy {policy})",
-                    flush=True,
-                )
+            for coupled in config["coupled_chunks"]:
+                for policy in POLICIES:
+                    sim_config = SimConfig(coupled_chunks=coupled)
+                    run = make_batched_rollout(
+                        get_policy(policy), sim_config, mesh=mesh, slots=slots
+                    )
+                    compile_s, steps_per_s = bench_jax(run, params, keys, tasks, min_time_s)
+                    name = label(policy, coupled)
+                    ratio = steps_per_s / numpy_ref[topo][name]
+                    results.append(
+                        {
+                            "topology": topo,
+                            "num_envs": num_envs,
+                            "policy": name,
+                            "steps_per_s": steps_per_s,
+                            "compile_s": compile_s,
+                            "speedup_vs_numpy": ratio,
+                        }
+                    )
+                    print(
+                        f"{topo:>8} envs {num_envs:5d} {name:>6}: {steps_per_s:14,.0f} "
+                        f"task-steps/s (compile {compile_s:.1f} s, {ratio:,.0f}x numpy {name})",
+                        flush=True,
+                    )
     device = jax.devices()[0]
     report = {
         "results": results,

@@ -286,9 +286,10 @@ def three_path_setup():
     return params, state, t, slot
 
 
-def test_gradients_match_finite_differences_in_smooth_mode():
+@pytest.mark.parametrize("coupled", [False, True])
+def test_gradients_match_finite_differences_in_smooth_mode(coupled):
     params, state, t, slot = three_path_setup()
-    smooth = SimConfig(smooth_temp_s=1e-3, probe_noise=False)
+    smooth = SimConfig(smooth_temp_s=1e-3, probe_noise=False, coupled_chunks=coupled)
 
     def response(logits):
         split = jax.nn.softmax(logits)
