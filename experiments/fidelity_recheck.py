@@ -29,7 +29,12 @@ from cpnjax.evaluate import run_policy
 from cpnjax.io import atomic_text, package_versions
 from cpnjax.scenario import make_scenario
 from cpnjax.sim.dynamics import SLOTS
-from ns3_validation.fidelity import distribution_errors, relative_errors, validation_config
+from ns3_validation.fidelity import (
+    distribution_errors,
+    matrix_sim_config,
+    relative_errors,
+    validation_config,
+)
 
 
 def stored_rows(cell: Path) -> dict[str, np.ndarray]:
@@ -51,10 +56,11 @@ def recheck(
     seed: int,
     slots: int,
     task_load_scale: float = 1.0,
+    sim_config=None,
 ) -> dict:
     old = stored_rows(cell)
     scenario = make_scenario(validation_config(topology, load, tasks, task_load_scale), seed)
-    new = run_policy(scenario, policy, seed, slots=slots)
+    new = run_policy(scenario, policy, seed, sim_config, slots=slots)
     num_paths = new.split.shape[1]
     old_split = np.stack([old[f"split{k}"] for k in range(num_paths)], axis=1)
     same = bool(
@@ -106,6 +112,7 @@ def main() -> None:
                 config["seed"],
                 args.slots,
                 config.get("task_load_scale", 1.0),
+                matrix_sim_config(config),
             )
         )
         print(json.dumps(rows[-1]), flush=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cpnjax.io import atomic_text, package_versions
 from cpnjax.scenario import make_scenario
-from ns3_validation.fidelity import batched_throughput, validation_config
+from ns3_validation.fidelity import batched_throughput, matrix_sim_config, validation_config
 
 
 def main() -> None:
@@ -36,7 +36,9 @@ def main() -> None:
             ),
             config["seed"],
         )
-        steps_per_s = batched_throughput(scenario, cell["policy"], args.envs)
+        steps_per_s = batched_throughput(
+            scenario, cell["policy"], args.envs, sim_config=matrix_sim_config(config)
+        )
         ns3_rate = s["tasks"] / s["ns3_wall_s"]
         rows.append({**{k: cell[k] for k in ("topology", "load", "policy")},
                      "sim_task_steps_per_s": steps_per_s, "ns3_tasks_per_s": ns3_rate,

@@ -21,11 +21,11 @@ import sys
 from pathlib import Path
 
 from cpnjax.io import atomic_text, package_versions
-from cpnjax.sim import SimConfig
 from ns3_validation.cluster import LOCAL, play_many
 from ns3_validation.fidelity import (
     LOADS,
     finish_fidelity,
+    matrix_sim_config,
     prepare_fidelity,
     run_fidelity,
     validation_config,
@@ -136,7 +136,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     config = vars(args) | {"cells": cells, "versions": package_versions()}
     atomic_text(args.out / "config.json", json.dumps(config, indent=2, default=str))
-    sim_config = SimConfig(background_noise=args.background_noise, coupled_chunks=args.coupled)
+    sim_config = matrix_sim_config(config)
     done: dict[int, dict] = {}  # cell index -> summary (or {"error": ...})
 
     def publish() -> None:

@@ -268,6 +268,15 @@ class FidelityRun:
     plan: dict
 
 
+def matrix_sim_config(config: dict) -> SimConfig:
+    """The simulator's switches of a stored matrix, from its config.json (as
+    `experiments/ns3_fidelity.py` wrote it; a key it lacks is off)."""
+    return SimConfig(
+        background_noise=config.get("background_noise", False),
+        coupled_chunks=config.get("coupled", False),
+    )
+
+
 def prepare_fidelity(
     config: ScenarioConfig,
     policy: str,

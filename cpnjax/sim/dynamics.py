@@ -26,7 +26,9 @@ Each link remembers M jobs (head, tail, work, impulse), so FIFO by arrival holds
 and hops. A chunk that gets to a link before bytes of an earlier task (still upstream) is
 served first, and gaps between reservations stay idle. The earlier task's latency stays as
 reported at its own scheduling; only its reservation is pushed back in Q. Paths of one task are
-sent one after the other, so each sees the others' jobs.
+sent one after the other, so each sees the jobs of the paths sent before it; with coupled chunks
+(`SimConfig.coupled_chunks`) a second sweep lets each also queue with those sent after it
+(`send_chunks`).
 
 **Bounded memory.** Before a chunk is reserved on a link, the input that came before now is
 folded into one impulse at now holding the backlog (`settle`: exact, since the queue is Markov

@@ -29,8 +29,8 @@ class SimConfig:
       (mean w, the default's constant). Off by default: see results/ns3_fidelity_noise.
     coupled_chunks: a task's paths also queue with the chunks of its later paths on the links
       they share (a second sweep in `dynamics.send_chunks`): closer to NS-3 (every low and mid
-      cell of the fidelity matrix within 10% at p99, results/ns3_fidelity_coupled) at 1.8-2.7x
-      the step's time (results/bench_sim_coupled.md). Off by default: see the README.
+      cell of the fidelity matrix within 10% at p99, results/ns3_fidelity_coupled) at 1.5-2.7x
+      fewer task-steps/s (results/bench_sim_coupled.md). Off by default: see the README.
     """
 
     smooth_temp_s: float | None = None
