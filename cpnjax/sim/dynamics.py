@@ -503,9 +503,9 @@ def send_chunks(
     on EBONE, results/ns3_fidelity_sparse/diagnosis.md). With `coupled`
     (`SimConfig.coupled_chunks`) the paths are sent twice: a second sweep starts again from the
     settled rows and sends each path as before, now also queueing with the jobs that the later
-    paths' chunks got on the same link in the first sweep (`later_chunks`). A third sweep moved
-    no cell of the fidelity matrix by more than 0.01 points of MAPE (NumPy prototype), so one
-    is kept.
+    paths' chunks got on the same link in the first sweep (`later_chunks`). One is kept: on the
+    four cells of the fidelity matrix tried (a NumPy prototype), a third sweep moved no
+    response MAPE by more than 0.01 points.
 
     Args:
       links: the (L, M) rows of every link, times relative to when each row was written.
