@@ -28,6 +28,7 @@ import numpy as np
 from cpnjax.evaluate import run_policy
 from cpnjax.io import atomic_text, package_versions
 from cpnjax.scenario import make_scenario
+from cpnjax.sim import SimConfig
 from cpnjax.sim.dynamics import SLOTS
 from ns3_validation.fidelity import (
     distribution_errors,
@@ -56,7 +57,7 @@ def recheck(
     seed: int,
     slots: int,
     task_load_scale: float = 1.0,
-    sim_config=None,
+    sim_config: SimConfig | None = None,
 ) -> dict:
     old = stored_rows(cell)
     scenario = make_scenario(validation_config(topology, load, tasks, task_load_scale), seed)

@@ -7,7 +7,7 @@ import pytest
 from cpnjax.evaluate import run_policy
 from cpnjax.scenario import make_scenario
 from ns3_validation.cli import main
-from ns3_validation.fidelity import validation_config
+from ns3_validation.fidelity import matrix_sim_config, validation_config
 from ns3_validation.plan import (
     PPP_HEADER_BYTES,
     Decisions,
@@ -93,3 +93,17 @@ def test_cli_bad_input_is_one_line_exit_2(capsys, tmp_path):
     assert len(err) == 1 and err[0].startswith("cpnjax-ns3: error:")
     assert main(["policies", "--policies", "base1,bogus", "--out", str(tmp_path)]) == 2
     assert "bogus" in capsys.readouterr().err
+
+
+def test_a_stored_matrix_rebuilds_the_switches_it_was_made_with():
+    import json
+    from pathlib import Path
+
+    from cpnjax.sim import SimConfig
+
+    results = Path(__file__).resolve().parents[1] / "results"
+    made = {name: json.loads((results / name / "config.json").read_text()) for name in (
+        "ns3_fidelity", "ns3_fidelity_coupled", "ns3_fidelity_noise")}  # fmt: skip
+    assert matrix_sim_config(made["ns3_fidelity"]) == SimConfig()
+    assert matrix_sim_config(made["ns3_fidelity_coupled"]) == SimConfig(coupled_chunks=True)
+    assert matrix_sim_config(made["ns3_fidelity_noise"]) == SimConfig(background_noise=True)
