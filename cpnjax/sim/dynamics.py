@@ -143,10 +143,12 @@ def _input(head, tail, work, impulse, x, inclusive: bool):
 
 
 def _input_around(jobs, x: jax.Array, reduce: bool = False) -> tuple[jax.Array, jax.Array]:
-    """(A(x-), A(x+)) of one link's jobs (each (M,)) at one time x (): O(M). `reduce` sums with
-    a reduce instead of lanes (see `settle`)."""
+    """(A(x-), A(x+)) of one link's jobs (each (M,)) at one time x (): O(M), the fluid part
+    computed once for both. `reduce` sums with a reduce instead of lanes (see `settle`)."""
     total = (lambda v: jnp.sum(v, -1)) if reduce else lane_sum
-    return tuple(total(_contrib(*jobs, x, inclusive=incl)) for incl in (False, True))
+    head, tail, work, impulse = jobs
+    a_minus = total(_contrib(head, tail, work, impulse, x, inclusive=False))
+    return a_minus, a_minus + total(jnp.where(head == x, impulse, 0.0))
 
 
 def _min_before(
