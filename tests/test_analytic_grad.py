@@ -64,11 +64,17 @@ H = 1e-3  # step of the central differences along a unit direction in weight spa
 H = 1e-3  # step of the central differences along a unit direction in weight space
 
 
-def test_window_loss_gradient_matches_finite_differences():
+@pytest.mark.parametrize(
+    "coupled", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["one_sweep", "coupled"]
+)
+def test_window_loss_gradient_matches_finite_differences(coupled):
     # `expected`: the loss's value is exactly what is differentiated (no stop-gradient terms),
-    # so its directional derivative must match central differences of the loss itself.
+    # so its directional derivative must match central differences of the loss itself. With
+    # coupled chunks it once jumped between two levels (a log-sum-exp taken apart).
     sim_params, dist = small_abilene()
     cfg = dataclasses.replace(APGConfig.test(), num_envs=3, rollout_steps=3)
+    sim = dataclasses.replace(cfg.env.sim, coupled_chunks=coupled)
+    cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, sim=sim))
     trainer = make_trainer(cfg, sim_params, dist)
     state = jax.jit(trainer.init)(jax.random.key(1))
     loss = make_window_loss(cfg, sim_params, dist, trainer.network)

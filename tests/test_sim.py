@@ -39,6 +39,14 @@ def run_one(params, t, state=None, action=ONE_PATH, config=HARD):
     return step(params, state, t, action, config)
 
 
+def test_coupled_chunks_on_a_single_path_change_nothing():
+    # one path has no later path to queue with (and once crashed on an empty fold)
+    params = line_params(num_hops=2)
+    _, one = run_one(params, task(1e6))
+    _, coupled = run_one(params, task(1e6), config=dataclasses.replace(HARD, coupled_chunks=True))
+    assert float(coupled.response_s) == float(one.response_s)
+
+
 def test_one_task_on_an_idle_path_matches_a_hand_computation():
     # 2 hops of 1 Gbit/s, 1 ms each, 1 MB in 9000 B packets, 5 ms compute:
     # last byte leaves hop 1 at 8 ms; hop 2 is fed one packet (72 us) behind: 8.072 ms,

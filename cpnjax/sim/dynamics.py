@@ -151,17 +151,11 @@ def _input_around(jobs, x: jax.Array, reduce: bool = False) -> tuple[jax.Array, 
     return a_minus, a_minus + total(jnp.where(head == x, impulse, 0.0))
 
 
-def _min_before(
-    g: jax.Array, breaks: jax.Array, live: jax.Array, at: jax.Array, temp_s: float | None
-) -> jax.Array:
+def _min_before(g: jax.Array, breaks: jax.Array, live: jax.Array, at: jax.Array) -> jax.Array:
     """(X,) min of g over the live breaks s <= x, for each x in `at` (X,): +inf where there is
-    none. g, breaks, live: (S,). Smooth mode: -temp log sum exp(-g / temp), with finite
-    gradients where the set is empty."""
+    none. g, breaks, live: (S,)."""
     before = (breaks[None, :] <= at[:, None]) & live  # (X, S)
-    some = lane_any(before)
-    weight = jnp.where(some[:, None], before, True).astype(g.dtype)
-    g_min = -soft_max_masked(-jnp.broadcast_to(g, weight.shape), weight, temp_s)
-    return jnp.where(some, g_min, jnp.inf)
+    return lane_min(jnp.where(before, jnp.broadcast_to(g, before.shape), jnp.inf))
 
 
 def fifo_backlog(
@@ -311,22 +305,30 @@ def chunk_through_hops(
         # Q(x) = A(x+) - r x - min_{s <= x} [A(s-) - r s] at the chunk's head and tail
         service = 1.0 - util
         a_plus = old_plus + _contrib(*job, at, inclusive=True)
-        g = a_breaks - service * breaks
-        if extra is not None:  # the extra jobs' input at the breaks, and their own breaks
-            g = g + _input(*extra, breaks, inclusive=False)
-            a_plus = a_plus + _input(*extra, at, inclusive=True)
-        before = (breaks[None, :] <= at[:, None]).astype(g.dtype)  # (2, S)
-        g_min = -soft_max_masked(-jnp.broadcast_to(g, before.shape), before, temp_s)
-        if extra is not None:
-            # The extra breaks' min apart, and then of the two: a concatenation of the two sets
-            # of breaks fuses into a scalar loop (5x slower on the coupled step).
+        q_breaks, q_input, live = breaks, a_breaks, jnp.ones(breaks.shape, bool)
+        if extra is not None:  # the extra jobs' input and their breaks join the query
             x_breaks = jnp.concatenate(extra[:2])
             x_minus = jax.vmap(_input_around, in_axes=(None, 0))(jobs, x_breaks)[0]
             x_input = x_minus + _contrib(*job, x_breaks, inclusive=False)
             x_input = x_input + _input(*extra, x_breaks, inclusive=False)
             x_live = jnp.tile(extra[2] > 0, 2)
-            x_min = _min_before(x_input - service * x_breaks, x_breaks, x_live, at, temp_s)
-            g_min = -soft_max2(-g_min, -x_min, temp_s)
+            q_input = a_breaks + _input(*extra, breaks, inclusive=False)
+            a_plus = a_plus + _input(*extra, at, inclusive=True)
+            if temp_s is None:  # hard: the two sets' mins apart (see below)
+                x_min = _min_before(x_input - service * x_breaks, x_breaks, x_live, at)
+            else:
+                q_breaks = jnp.concatenate([breaks, x_breaks])
+                q_input = jnp.concatenate([q_input, x_input])
+                live = jnp.concatenate([live, x_live])
+        g = q_input - service * q_breaks
+        before = ((q_breaks[None, :] <= at[:, None]) & live).astype(g.dtype)  # (2, S)
+        g_min = -soft_max_masked(-jnp.broadcast_to(g, before.shape), before, temp_s)
+        if extra is not None and temp_s is None:
+            # The min over one concatenated set of breaks fuses into a scalar loop, 5x slower
+            # on the coupled step. The smooth mode keeps the one set: its log-sum-exp taken
+            # apart and recombined was not smooth in the split ratios (finite differences
+            # jumped by 0.5 of the slope on the APG loss).
+            g_min = jnp.minimum(g_min, x_min)
         q_head, q_tail = a_plus - service * at - g_min
         new_head = head + q_head + wait + prop
         new_tail = tail + soft_max2(q_tail, pkt, temp_s) + wait + prop
@@ -591,7 +593,7 @@ def send_chunks(
     paths = (hop_home, hop_mask, sent, chunk_bytes, capacity_bps, bg_util, prop_s, bg_wait_s)
     settled = rows
     rows, (delivered, jobs) = jax.lax.scan(path, settled, (*paths, None))
-    if coupled:  # the second sweep: each path also queues with the later paths' chunks
+    if coupled and num_paths > 1:  # the second sweep: each path also queues with later ones
         extra = later_chunks(jobs, hop_home, hop_mask)
         rows, (delivered, _) = jax.lax.scan(path, settled, (*paths, extra))
     # a home row goes back to the state if some chunk went through it
