@@ -313,6 +313,15 @@ def send_chunks_minor(links, link_age_s, path_links, hop_home, hop_mask, chunk_b
 # ---------------------------------------------------------------------------------------------
 
 
+def grid_homes(path_links, hop_mask):
+    """(K, H) int32: the flat index (k H + h) of the first real hop on each hop's link (the
+    home of the unpacked layout the env-minor code keeps); a padded hop is its own."""
+    flat, real = path_links.reshape(-1), hop_mask.reshape(-1)
+    same = (flat[:, None] == flat[None, :]) & real[None, :]
+    own = jnp.arange(flat.shape[0])
+    return jnp.where(real, jnp.argmax(same, axis=1), own).reshape(path_links.shape)
+
+
 def warm_state(topology: str, num_envs: int, warm_tasks: int):
     """(params, states after warm_tasks Base1 tasks, the next task) for num_envs envs."""
     cfg = dataclasses.replace(ScenarioConfig(), topology=topology)
@@ -338,7 +347,7 @@ def warm_state(topology: str, num_envs: int, warm_tasks: int):
         args = (
             s.link_age_s,
             cand.links,
-            cand.home,
+            (cand.hops, grid_homes(cand.links, cand.hop_mask)),
             cand.hop_mask & (split > 0)[:, None],
             split * nxt.size_bytes,
             cand.capacity_bps,
@@ -360,7 +369,7 @@ def major_fn(packet_bytes, repeats):
             links, age, acc = carry
             d, links, age = jax.vmap(
                 lambda lk, a, pl, h, m, c, cp, u, p, w: send_chunks(
-                    lk, a, pl, h, m, c, packet_bytes, cp, u, p, w, None
+                    lk, a, pl, h[0], m, c, packet_bytes, cp, u, p, w, None
                 )
             )(links, age, path_links, home, mask, chunk, cap, util, prop, wait)
             return links, age, acc + d
@@ -393,7 +402,7 @@ def minor_fn(packet_bytes, repeats):
         def body(_, carry):
             links, age, acc = carry
             d, links, age = send_chunks_minor(
-                links, age, path_links, home, mask, chunk, packet_bytes, cap, util, prop, wait
+                links, age, path_links, home[1], mask, chunk, packet_bytes, cap, util, prop, wait
             )
             return links, age, acc + d
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from cpnjax.sim import SimParams, Task
 from cpnjax.sim.env import refresh_link_caches
-from cpnjax.sim.params import hop_homes
+from cpnjax.sim.params import pack_task_hops
 
 
 def line_params(
@@ -46,7 +46,7 @@ def line_params(
         cand_mask=jnp.ones((1, 1, 1), bool),
         path_links=jnp.asarray(links),
         hop_mask=jnp.asarray(hop_mask),
-        hop_home=jnp.asarray(hop_homes(links, hop_mask)),
+        task_hops=pack_task_hops(links, hop_mask),
         path_mask=jnp.asarray(path_mask),
         cand_device=jnp.zeros((1, 1, 1), jnp.int32),
         hop_capacity_bps=per_hop(capacity_bps, 1.0),
@@ -80,7 +80,7 @@ def fork_params(**kw):
     return params.replace(
         path_links=jnp.asarray(links),
         hop_mask=jnp.asarray(hop_mask),
-        hop_home=jnp.asarray(hop_homes(links, hop_mask)),
+        task_hops=pack_task_hops(links, hop_mask),
     )
 
 
@@ -128,7 +128,7 @@ def two_node_params(fast_s=2e-3, slow_s=40e-3, capacity_bps=1e9, prop_s=1e-3):
         cand_mask=jnp.ones((1, 1, 2), bool),
         path_links=jnp.asarray(links),
         hop_mask=jnp.asarray(hop_mask),
-        hop_home=jnp.asarray(hop_homes(links, hop_mask)),
+        task_hops=pack_task_hops(links, hop_mask),
         path_mask=jnp.ones((1, 1, 2, 1), bool),
         cand_device=jnp.asarray([[[0, 1]]], jnp.int32),
         hop_capacity_bps=per_hop(capacity_bps),
@@ -180,7 +180,7 @@ def parallel_params(capacities_bps=(1e9, 0.5e9), num_paths=3, prop_s=1e-3, compu
         cand_mask=jnp.ones((1, 1, 1), bool),
         path_links=jnp.asarray(links),
         hop_mask=jnp.asarray(hop_mask),
-        hop_home=jnp.asarray(hop_homes(links, hop_mask)),
+        task_hops=pack_task_hops(links, hop_mask),
         path_mask=jnp.asarray(hop_mask[..., 0]),
         cand_device=jnp.zeros((1, 1, 1), jnp.int32),
         hop_capacity_bps=jnp.asarray(cap),

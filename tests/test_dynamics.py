@@ -16,7 +16,7 @@ from cpnjax.sim.dynamics import (
     settle,
     settle_server,
 )
-from cpnjax.sim.params import hop_homes
+from cpnjax.sim.params import pack_task_hops
 
 BG_UTIL = 0.3
 PACKET_S = 0.3
@@ -146,15 +146,27 @@ def test_settle_is_jit_and_vmap_friendly():
             np.testing.assert_allclose(a, b[i], atol=1e-6)
 
 
-def test_hop_homes_keep_each_link_at_its_first_real_hop():
+def test_task_hops_pack_the_real_hops_and_keep_each_link_at_its_first():
     links = np.array([[0, 1, 2], [0, 3, 0], [5, 1, 0]])
     mask = np.array([[1, 1, 1], [1, 1, 0], [1, 1, 0]], bool)
-    home = hop_homes(links, mask)
-    np.testing.assert_array_equal(home, [[0, 1, 2], [0, 4, 5], [6, 1, 8]])
-    # batched over leading axes, one table each
-    both = hop_homes(np.stack([links, links[::-1]]), np.stack([mask, mask[::-1]]))
-    np.testing.assert_array_equal(both[0], home)
-    np.testing.assert_array_equal(both[1], [[0, 1, 2], [3, 4, 5], [3, 1, 8]])
+    hops = pack_task_hops(links, mask, num_hops=9)  # two positions of padding
+    np.testing.assert_array_equal(hops.flat[:7], [0, 1, 2, 3, 4, 6, 7])
+    np.testing.assert_array_equal(hops.path, [0, 0, 0, 1, 1, 2, 2, 3, 3])
+    np.testing.assert_array_equal(hops.valid, [1] * 7 + [0] * 2)
+    np.testing.assert_array_equal(hops.start, [1, 0, 0, 1, 0, 1, 0, 0, 0])
+    np.testing.assert_array_equal(hops.home, [0, 1, 2, 0, 4, 5, 1, 7, 8])  # padding: its own
+    np.testing.assert_array_equal(hops.first, [0, 3, 5])
+    np.testing.assert_array_equal(hops.last, [2, 4, 6])
+    # batched over leading axes, one packing each, to the most real hops of any (7)
+    both = pack_task_hops(np.stack([links, links[::-1]]), np.stack([mask, mask[::-1]]))
+    np.testing.assert_array_equal(both.home[0], hops.home[:7])
+    np.testing.assert_array_equal(both.home[1], [0, 1, 2, 3, 2, 1, 6])
+    # a path without hops has no first or last; too few positions are refused
+    empty = pack_task_hops(links, mask & np.array([[1], [0], [1]], bool))
+    np.testing.assert_array_equal(empty.first, [0, -1, 3])
+    np.testing.assert_array_equal(empty.last, [2, -1, 4])
+    with pytest.raises(ValueError, match="7 real hops"):
+        pack_task_hops(links, mask, num_hops=6)
 
 
 @pytest.mark.parametrize("seed", range(20))

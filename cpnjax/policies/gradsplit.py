@@ -36,6 +36,7 @@ from cpnjax.sim.dynamics import (
     probe_through_hops,
     send_chunks,
     soft_max_masked,
+    task_hops,
 )
 from cpnjax.sim.params import PACKET_BYTES, PROBE_BYTES
 
@@ -96,7 +97,7 @@ def predicted_transmission(
         rows,
         age,
         home,
-        home,
+        task_hops(home, mask, num_hops=mask.size),
         mask & used[:, None],
         split * obs.size_bytes,
         jnp.float32(packet_bytes),

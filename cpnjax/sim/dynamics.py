@@ -288,50 +288,11 @@ def chunk_through_hops(
     head, tail = (jnp.where(hop_mask[0], x, 0.0) for x in sent_s)
 
     def hop(carry, x):
-        head, tail = carry
         jobs, a_old, real, capacity, util, prop, wait, extra = x
-        work, pkt = bits / capacity, pkt_bits / capacity
-        job = (head, tail, work, jnp.where(tail > head, pkt, work))
-        at = jnp.stack([head, tail])  # the chunk's breaks
-        # A(s-) of the old jobs and the chunk at the old breaks and at the chunk's
-        a_breaks_old = a_old + _contrib(*job, jnp.concatenate(jobs[:2]), inclusive=False)
-        old_minus, old_plus = jax.vmap(_input_around, in_axes=(None, 0))(jobs, at)
-        a_at = old_minus + _contrib(*job, at, inclusive=False)
-        num_slots = a_old.shape[-1] // 2
-        a_breaks = jnp.concatenate(
-            [a_breaks_old[:num_slots], a_at[:1], a_breaks_old[num_slots:], a_at[1:]]
+        job, a_breaks, (new_head, new_tail) = through_hop(
+            *carry, jobs, a_old, bits, pkt_bits, capacity, util, prop, wait, temp_s, extra
         )
-        breaks = jnp.concatenate([jobs[0], head[None], jobs[1], tail[None]])
-        # Q(x) = A(x+) - r x - min_{s <= x} [A(s-) - r s] at the chunk's head and tail
-        service = 1.0 - util
-        a_plus = old_plus + _contrib(*job, at, inclusive=True)
-        q_breaks, q_input, live = breaks, a_breaks, jnp.ones(breaks.shape, bool)
-        if extra is not None:  # the extra jobs' input and their breaks join the query
-            x_breaks = jnp.concatenate(extra[:2])
-            x_minus = jax.vmap(_input_around, in_axes=(None, 0))(jobs, x_breaks)[0]
-            x_input = x_minus + _contrib(*job, x_breaks, inclusive=False)
-            x_input = x_input + _input(*extra, x_breaks, inclusive=False)
-            x_live = jnp.tile(extra[2] > 0, 2)
-            q_input = a_breaks + _input(*extra, breaks, inclusive=False)
-            a_plus = a_plus + _input(*extra, at, inclusive=True)
-            if temp_s is None:  # hard: the two sets' mins apart (see below)
-                x_min = _min_before(x_input - service * x_breaks, x_breaks, x_live, at)
-            else:
-                q_breaks = jnp.concatenate([breaks, x_breaks])
-                q_input = jnp.concatenate([q_input, x_input])
-                live = jnp.concatenate([live, x_live])
-        g = q_input - service * q_breaks
-        before = ((q_breaks[None, :] <= at[:, None]) & live).astype(g.dtype)  # (2, S)
-        g_min = -soft_max_masked(-jnp.broadcast_to(g, before.shape), before, temp_s)
-        if extra is not None and temp_s is None:
-            # The min over one concatenated set of breaks fuses into a scalar loop, 5x slower
-            # on the coupled step. The smooth mode keeps the one set: its log-sum-exp taken
-            # apart and recombined was not smooth in the split ratios (finite differences
-            # jumped by 0.5 of the slope on the APG loss).
-            g_min = jnp.minimum(g_min, x_min)
-        q_head, q_tail = a_plus - service * at - g_min
-        new_head = head + q_head + wait + prop
-        new_tail = tail + soft_max2(q_tail, pkt, temp_s) + wait + prop
+        head, tail = carry
         return (jnp.where(real, new_head, head), jnp.where(real, new_tail, tail)), (job, a_breaks)
 
     # A scan, not a Python loop: each hop's times are materialised once (an unrolled chain is
@@ -339,6 +300,69 @@ def chunk_through_hops(
     xs = (hops_jobs, hops_input, hop_mask, capacity_bps, bg_util, prop_s, bg_wait_s, extra_jobs)
     (_, tail), (jobs, a_breaks) = jax.lax.scan(hop, (head, tail), xs)
     return tail, jobs, a_breaks
+
+
+def through_hop(
+    head: jax.Array,
+    tail: jax.Array,
+    jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
+    a_old: jax.Array,
+    bits: jax.Array,
+    pkt_bits: jax.Array,
+    capacity: jax.Array,
+    util: jax.Array,
+    prop: jax.Array,
+    wait: jax.Array,
+    temp_s: float | None,
+    extra: tuple[jax.Array, jax.Array, jax.Array, jax.Array] | None = None,
+) -> tuple[tuple[jax.Array, ...], jax.Array, tuple[jax.Array, jax.Array]]:
+    """One hop of `chunk_through_hops`: a chunk (bits, first packet pkt_bits) ready at the link
+    from head to tail (), through the link's jobs (each (M,)) with their `break_input` a_old
+    (2M,), and the extra jobs (each (X,)) if any. Returns (its job on the link, (2M + 2,) A(s-)
+    at the breaks with its own (index M and 2M + 1), (head, tail) at the next hop)."""
+    work, pkt = bits / capacity, pkt_bits / capacity
+    job = (head, tail, work, jnp.where(tail > head, pkt, work))
+    at = jnp.stack([head, tail])  # the chunk's breaks
+    # A(s-) of the old jobs and the chunk at the old breaks and at the chunk's
+    a_breaks_old = a_old + _contrib(*job, jnp.concatenate(jobs[:2]), inclusive=False)
+    old_minus, old_plus = jax.vmap(_input_around, in_axes=(None, 0))(jobs, at)
+    a_at = old_minus + _contrib(*job, at, inclusive=False)
+    num_slots = a_old.shape[-1] // 2
+    a_breaks = jnp.concatenate(
+        [a_breaks_old[:num_slots], a_at[:1], a_breaks_old[num_slots:], a_at[1:]]
+    )
+    breaks = jnp.concatenate([jobs[0], head[None], jobs[1], tail[None]])
+    # Q(x) = A(x+) - r x - min_{s <= x} [A(s-) - r s] at the chunk's head and tail
+    service = 1.0 - util
+    a_plus = old_plus + _contrib(*job, at, inclusive=True)
+    q_breaks, q_input, live = breaks, a_breaks, jnp.ones(breaks.shape, bool)
+    if extra is not None:  # the extra jobs' input and their breaks join the query
+        x_breaks = jnp.concatenate(extra[:2])
+        x_minus = jax.vmap(_input_around, in_axes=(None, 0))(jobs, x_breaks)[0]
+        x_input = x_minus + _contrib(*job, x_breaks, inclusive=False)
+        x_input = x_input + _input(*extra, x_breaks, inclusive=False)
+        x_live = jnp.tile(extra[2] > 0, 2)
+        q_input = a_breaks + _input(*extra, breaks, inclusive=False)
+        a_plus = a_plus + _input(*extra, at, inclusive=True)
+        if temp_s is None:  # hard: the two sets' mins apart (see below)
+            x_min = _min_before(x_input - service * x_breaks, x_breaks, x_live, at)
+        else:
+            q_breaks = jnp.concatenate([breaks, x_breaks])
+            q_input = jnp.concatenate([q_input, x_input])
+            live = jnp.concatenate([live, x_live])
+    g = q_input - service * q_breaks
+    before = ((q_breaks[None, :] <= at[:, None]) & live).astype(g.dtype)  # (2, S)
+    g_min = -soft_max_masked(-jnp.broadcast_to(g, before.shape), before, temp_s)
+    if extra is not None and temp_s is None:
+        # The min over one concatenated set of breaks fuses into a scalar loop, 5x slower
+        # on the coupled step. The smooth mode keeps the one set: its log-sum-exp taken
+        # apart and recombined was not smooth in the split ratios (finite differences
+        # jumped by 0.5 of the slope on the APG loss).
+        g_min = jnp.minimum(g_min, x_min)
+    q_head, q_tail = a_plus - service * at - g_min
+    new_head = head + q_head + wait + prop
+    new_tail = tail + soft_max2(q_tail, pkt, temp_s) + wait + prop
+    return job, a_breaks, (new_head, new_tail)
 
 
 def settle(
@@ -493,11 +517,52 @@ def settle_server(arrival: jax.Array, compute: jax.Array) -> tuple[jax.Array, ja
     )
 
 
+@struct.dataclass
+class TaskHops:
+    """The real hops of a candidate's K paths packed into one sequence of T (path-major, in
+    path order), the order in which `send_chunks` sends them: a padded hop costs nothing there.
+    Made by `task_hops`; each field (..., T) except `first` and `last` (..., K)."""
+
+    flat: jax.Array  # int32 index into the (K, H) hops (k H + h); 0 on padding
+    path: jax.Array  # int32 path of each hop; K on padding
+    start: jax.Array  # bool: the first hop of its path
+    home: jax.Array  # int32 where the hop's link's rows are kept: the first hop on that link
+    valid: jax.Array  # bool: a hop (False on padding)
+    first: jax.Array  # (..., K) int32 position of each path's first hop, -1 if it has none
+    last: jax.Array  # (..., K) int32 position of its last hop, -1 if it has none
+
+
+def task_hops(path_links: jax.Array, hop_mask: jax.Array, num_hops: int) -> TaskHops:
+    """Pack the real hops of K paths (path_links, hop_mask: (K, H)) into `num_hops` positions
+    (at least the number of real hops; `params.make_params` uses the largest over candidates).
+    Jittable; vmap it for a batch of candidates."""
+    num_paths, max_hops = hop_mask.shape
+    real = hop_mask.reshape(-1)
+    pos = jnp.where(real, jnp.cumsum(real) - 1, num_hops)
+    flat = jnp.zeros(num_hops, jnp.int32).at[pos].set(jnp.arange(real.size), mode="drop")
+    valid = jnp.arange(num_hops) < jnp.sum(real)
+    path = jnp.where(valid, flat // max_hops, num_paths).astype(jnp.int32)
+    link = jnp.where(valid, path_links.reshape(-1)[flat], -1)
+    same = (link[:, None] == link[None, :]) & valid[:, None]  # [t', t]: t' on t's link
+    own = jnp.arange(num_hops, dtype=jnp.int32)
+    home = jnp.where(valid, jnp.argmax(same, axis=0), own).astype(jnp.int32)
+    none = jnp.full((1,), num_paths + 1, jnp.int32)
+    start = valid & (path != jnp.concatenate([none, path[:-1]]))
+    end = valid & (path != jnp.concatenate([path[1:], none]))
+    on_path = path[None, :] == jnp.arange(num_paths)[:, None]  # (K, T)
+
+    def position(flag):
+        hit = on_path & flag[None, :]
+        return jnp.where(jnp.any(hit, 1), jnp.argmax(hit, 1), -1).astype(jnp.int32)
+
+    return TaskHops(flat, path, start, home, valid, position(start), position(end))
+
+
 def send_chunks(
     links: LinkRows,
     link_age_s: jax.Array,
     path_links: jax.Array,
-    hop_home: jax.Array,
+    hops: TaskHops,
     hop_mask: jax.Array,
     chunk_bytes: jax.Array,
     packet_bytes: jax.Array,
@@ -510,13 +575,14 @@ def send_chunks(
 ) -> tuple[jax.Array, LinkRows, jax.Array]:
     """Send a task's K chunks one after the other along their paths and reserve their jobs.
 
-    The K x H rows of the paths' links are gathered once and settled once (`settle` is
-    idempotent); each link's rows are then kept at one home hop (`params.hop_homes`). Each path
-    in turn reads its hops' rows from their homes, frees a slot on them (`free_slot`), goes through
-    them (`chunk_through_hops`) and writes the rows back to their homes, so that a later path
+    The hops are taken in the packed order of `hops` (path by path, only real hops: one scan
+    of T steps, not K scans of H). Their T rows are gathered once and settled once (`settle`
+    is idempotent); each link's rows are then kept at one home hop (the first on that link).
+    Each hop in turn reads its row from its home, frees a slot on it (`free_slot`), passes the
+    chunk through it (`through_hop`) and writes the row back to its home, so that a later path
     sees an earlier one's job on a shared link. Each path starts when its first link's pacer is
-    free, and the paths that leave by one link share that pacer (module docstring). The written
-    rows, with their caches and pacers, go back to the state in one scatter.
+    free, and the paths that leave by one link share that pacer (module docstring). The
+    written rows, with their caches and pacers, go back to the state in one scatter.
 
     A path sent first never sees the chunks sent after it, though in a FIFO those of their bits
     that get to a shared link before its own are served first: it is delivered too early (18-30%
@@ -530,78 +596,80 @@ def send_chunks(
     Args:
       links: the (L, M) rows of every link, times relative to when each row was written.
       link_age_s: (L,) time since each link's row was written.
-      path_links: (K, H) int link ids of each path's hops (any id on padded hops);
-        hop_home: (K, H) their `params.hop_homes`; hop_mask: (K, H) bool, the hops to use
-        (False on padded hops and on a path that carries nothing). chunk_bytes: (K,).
+      path_links: (K, H) int link ids of each path's hops (any id on padded hops).
+      hops: the candidate's `task_hops` (T,). hop_mask: (K, H) bool, the hops to use (False on
+        padded hops and on a path that carries nothing). chunk_bytes: (K,).
       capacity_bps, bg_util, prop_s, bg_wait_s: (K, H) constants of the hops.
-      Other args: see `chunk_through_hops`.
+      packet_bytes: () packet size; temp_s: smooth-mode temperature (None: exact).
 
-    Returns (delivered_s (K,), the updated rows, the updated ages: the used rows are rewritten
+    Returns (delivered_s (K,): when each chunk's last byte reaches its path's end, 0 for a path
+    that carries nothing; the updated rows; the updated ages: the used rows are rewritten
     relative to now, age 0).
     """
     num_links, num_slots = links.head_s.shape
-    num_paths, num_hops = path_links.shape
-    age = link_age_s[path_links][..., None]
-    block = jax.tree.map(lambda x: x[path_links], links)
-    jobs = (block.head_s - age, block.tail_s - age, block.work_s, block.impulse_s)  # (K, H, M)
-    jobs, cache = jax.vmap(jax.vmap(settle, in_axes=(0, 0, None, 0)), in_axes=(0, 0, None, 0))(
-        jobs, bg_util, temp_s, block.breaks_input
-    )
-    rows = tuple(x.reshape(num_paths * num_hops, -1) for x in (*jobs, cache))
+
+    def packed(x):  # (K, H) -> (T,)
+        return x.reshape(-1)[hops.flat]
+
+    hop_links = packed(path_links)
+    real = packed(hop_mask) & hops.valid
+    age = link_age_s[hop_links][:, None]
+    block = jax.tree.map(lambda x: x[hop_links], links)
+    jobs = (block.head_s - age, block.tail_s - age, block.work_s, block.impulse_s)  # (T, M)
+    util = packed(bg_util)
+    settled = jax.vmap(settle, in_axes=(0, 0, None, 0))(jobs, util, temp_s, block.breaks_input)
+    settled = (*settled[0], settled[1])
     # The sender's pacer on each path's first link: a path starts when it is free, and the paths
     # that leave by one link share it (their bytes interleaved, each spanning the group's).
-    pacer = jnp.maximum(block.pacer_s[:, 0] - age[:, 0, 0], 0.0)  # (K,)
+    first_link = path_links[:, 0]
+    pacer = jnp.maximum(links.pacer_s[first_link] - link_age_s[first_link], 0.0)  # (K,)
     bits = 8.0 * chunk_bytes
     first = hop_mask[:, 0]
-    group = (path_links[:, None, 0] == path_links[None, :, 0]) & first[None, :]
+    group = (first_link[:, None] == first_link[None, :]) & first[None, :]
     group_bits = lane_sum(jnp.where(group, bits[None, :], 0.0))  # (K,)
     pkt_bits = 8.0 * jnp.minimum(packet_bytes, chunk_bytes)
     sent = (pacer, pacer + (group_bits - pkt_bits) / capacity_bps[:, 0])
     pacer_done = pacer + group_bits / capacity_bps[:, 0]
 
-    def path(rows, x):
-        home, real, path_sent, path_bytes, capacity, util, prop, wait, extra = x
-        mine = tuple(r[home] for r in rows)  # (H, M), (H, 2M)
-        slot, jobs, cache = jax.vmap(free_slot)(mine[:4], mine[4])
-        delivered, job, a_breaks = chunk_through_hops(
-            jobs,
-            cache,
-            real,
-            path_sent,
-            path_bytes,
-            packet_bytes,
-            capacity,
-            util,
-            prop,
-            wait,
-            temp_s,
-            extra,
-        )
-        # Scatters, not one-hot selects: XLA would recompute the slot in every selected element.
-        hop = jnp.arange(num_hops)
-        jobs = tuple(r.at[hop, slot].set(v) for r, v in zip(jobs, job, strict=True))
+    def hop(carry, x):
+        rows, head, tail = carry
+        home, use, start, path, capacity, util, prop, wait, extra = x
+        # a path's first hop: its chunk is handed over by the sender
+        head = jnp.where(start, jnp.where(use, sent[0][path], 0.0), head)
+        tail = jnp.where(start, jnp.where(use, sent[1][path], 0.0), tail)
+        mine = tuple(r[home] for r in rows)  # (M,) x 4, (2M,)
+        slot, jobs, cache = free_slot(mine[:4], mine[4])
+        job, a_breaks, (new_head, new_tail) = through_hop(
+            head, tail, jobs, cache, bits[path], pkt_bits[path],
+            capacity, util, prop, wait, temp_s, extra,
+        )  # fmt: skip
+        jobs = tuple(r.at[slot].set(v) for r, v in zip(jobs, job, strict=True))
         # the cache of the written row: the chunk's breaks go where its job goes
-        cache = jnp.concatenate([a_breaks[:, :num_slots], a_breaks[:, num_slots + 1 : -1]], -1)
-        cache = cache.at[hop, slot].set(a_breaks[:, num_slots])
-        cache = cache.at[hop, slot + num_slots].set(a_breaks[:, -1])
-        written = tuple(
-            jnp.where(real[:, None], w, m) for w, m in zip((*jobs, cache), mine, strict=True)
+        cache = jnp.concatenate([a_breaks[:num_slots], a_breaks[num_slots + 1 : -1]])
+        cache = cache.at[jnp.stack([slot, slot + num_slots])].set(
+            a_breaks[num_slots :: num_slots + 1]
         )
+        written = tuple(jnp.where(use, w, m) for w, m in zip((*jobs, cache), mine, strict=True))
         rows = tuple(r.at[home].set(w) for r, w in zip(rows, written, strict=True))
-        return rows, (delivered, job)
+        head, tail = jnp.where(use, new_head, head), jnp.where(use, new_tail, tail)
+        return (rows, head, tail), (tail, job)
 
-    paths = (hop_home, hop_mask, sent, chunk_bytes, capacity_bps, bg_util, prop_s, bg_wait_s)
-    settled = rows
-    rows, (delivered, jobs) = jax.lax.scan(path, settled, (*paths, None))
-    if coupled and num_paths > 1:  # the second sweep: each path also queues with later ones
-        extra = later_chunks(jobs, hop_home, hop_mask)
-        rows, (delivered, _) = jax.lax.scan(path, settled, (*paths, extra))
+    constants = tuple(packed(x) for x in (capacity_bps, bg_util, prop_s, bg_wait_s))
+    xs = (hops.home, real, hops.start, hops.path, *constants)
+    zero = jnp.zeros((), jnp.float32)
+    (rows, _, _), (tails, jobs) = jax.lax.scan(hop, (settled, zero, zero), (*xs, None))
+    if coupled and path_links.shape[0] > 1:  # second sweep: each path queues with later ones
+        extra = later_chunks(jobs, hops, real, path_links.shape[0])
+        (rows, _, _), (tails, _) = jax.lax.scan(hop, (settled, zero, zero), (*xs, extra))
+    delivered = jnp.where(hops.last >= 0, tails[jnp.maximum(hops.last, 0)], 0.0)
     # a home row goes back to the state if some chunk went through it
-    home = hop_home.reshape(-1)
-    touched = jnp.zeros(home.shape, bool).at[home].max(hop_mask.reshape(-1))
-    idx = jnp.where(touched, path_links.reshape(-1), num_links)
-    pacers = (block.pacer_s - age[..., 0]).reshape(-1)  # relative to now, as the rows
-    pacers = pacers.at[jnp.where(first, hop_home[:, 0], home.shape[0])].set(pacer_done, mode="drop")
+    num_hops = hops.home.shape[0]
+    touched = jnp.zeros(num_hops, bool).at[hops.home].max(real)
+    idx = jnp.where(touched, hop_links, num_links)
+    pacers = block.pacer_s - age[:, 0]  # relative to now, as the rows
+    first_home = hops.home[jnp.maximum(hops.first, 0)]
+    start_home = jnp.where(first & (hops.first >= 0), first_home, num_hops)
+    pacers = pacers.at[start_home].set(pacer_done, mode="drop")
     new = LinkRows(*rows, busy_s=busy_until(rows[0], rows[2]), pacer_s=pacers)
     links = jax.tree.map(lambda x, b: x.at[idx].set(b, mode="drop"), links, new)
     return delivered, links, link_age_s.at[idx].set(0.0, mode="drop")
@@ -609,33 +677,30 @@ def send_chunks(
 
 def later_chunks(
     jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
-    hop_home: jax.Array,
-    hop_mask: jax.Array,
+    hops: TaskHops,
+    real: jax.Array,
+    num_paths: int,
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """The jobs of the later paths of a task on each hop's link: what each path queues with in
+    """The jobs of the later paths of a task on each hop's link: what each hop queues with in
     `send_chunks`' second sweep.
 
     Args:
-      jobs: (head_s, tail_s, work_s, impulse_s), each (K, H): the job each path's chunk got on
-        each hop in the first sweep.
-      hop_home, hop_mask: (K, H) as in `send_chunks` (two hops share a link when they share a
-        home).
+      jobs: (head_s, tail_s, work_s, impulse_s), each (T,): the job each packed hop's chunk got
+        in the first sweep.
+      hops: the `task_hops` (two hops share a link when they share a home); real: (T,) bool,
+        the hops used.
 
-    Returns (head_s, tail_s, work_s, impulse_s), each (K, H, K - 1): at [k, h, x] the job of
-    path k + 1 + x on the link of path k's hop h, all 0 (no job) where that path does not cross
-    it, carries nothing there or does not exist. A path crosses a link at most once.
+    Returns (head_s, tail_s, work_s, impulse_s), each (T, K - 1): at [t, x] the job of path
+    path[t] + 1 + x on the link of hop t, all 0 (no job) where that path does not cross it,
+    carries nothing there or does not exist. A path crosses a link at most once.
     """
-    num_paths = hop_home.shape[0]
-    home = jnp.where(hop_mask, hop_home, -1)  # (K, H)
-    # same[k, h, j, h']: path j's hop h' is on the link of path k's hop h
-    same = (home[:, :, None, None] == home[None, None]) & hop_mask[:, :, None, None]
-    # wanted[k, x, j]: path j is path k + 1 + x
-    k, x, j = (jnp.arange(n) for n in (num_paths, num_paths - 1, num_paths))
-    wanted = j[None, None, :] == k[:, None, None] + 1 + x[None, :, None]
+    home = jnp.where(real, hops.home, -1)
+    same = (home[:, None] == home[None, :]) & real[:, None]  # [t, t']: t' on t's link
+    later = hops.path[None, :] - hops.path[:, None] - 1  # [t, t']: x of t' seen from t
+    wanted = same[:, :, None] & (later[:, :, None] == jnp.arange(num_paths - 1))  # (T, T', X)
 
-    def pick(field):  # (K, H) -> (K, H, X)
-        on_link = lane_sum(jnp.where(same, field[None, None], 0.0))  # (K, H, J)
-        return lane_sum(jnp.where(wanted[:, None], on_link[:, :, None, :], 0.0))
+    def pick(field):  # (T,) -> (T, X)
+        return lane_sum(jnp.where(wanted, field[None, :, None], 0.0), axis=1)
 
     return tuple(pick(f) for f in jobs)
 

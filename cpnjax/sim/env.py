@@ -16,6 +16,7 @@ from cpnjax.lanes import lane_all, lane_argmin, lane_min, lane_sum
 from cpnjax.sim.dynamics import (
     SLOTS,
     LinkRows,
+    TaskHops,
     break_input,
     busy_until,
     free_server_slot,
@@ -83,7 +84,7 @@ class Candidates:
     device: jax.Array  # (N,) int32
     links: jax.Array  # (N, K, H) int32
     hop_mask: jax.Array  # (N, K, H) bool
-    home: jax.Array  # (N, K, H) int32 `params.hop_homes`
+    hops: TaskHops  # (N, T) the real hops packed (`dynamics.task_hops`)
     path_mask: jax.Array  # (N, K) bool
     capacity_bps: jax.Array  # (N, K, H)
     rate_bps: jax.Array  # (N, K, H)
@@ -101,7 +102,7 @@ def candidates(params: SimParams, task: Task) -> Candidates:
         device=params.cand_device[a, c],
         links=params.path_links[a, c],
         hop_mask=params.hop_mask[a, c],
-        home=params.hop_home[a, c],
+        hops=jax.tree.map(lambda x: x[a, c], params.task_hops),
         path_mask=params.path_mask[a, c],
         capacity_bps=params.hop_capacity_bps[a, c],
         rate_bps=params.hop_rate_bps[a, c],
@@ -248,7 +249,7 @@ def step(
         state.links,
         state.link_age_s,
         cand.links,
-        cand.home,
+        cand.hops,
         cand.hop_mask & (used & valid)[:, None],  # a rejected action touches no link
         split * task.size_bytes,
         params.packet_bytes,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from cpnjax.latency import LatencyPredictor, load_latency_table
 from cpnjax.scenario import Scenario, TaskStream
+from cpnjax.sim.dynamics import TaskHops, task_hops
 from cpnjax.sim.types import SimParams, Task
 
 PACKET_BYTES = 9000  # jumbo frames: ~6x fewer packets than 1500 B, latency within 0.5%
@@ -15,20 +18,21 @@ PROBE_BYTES = 64
 BACKGROUND_PACKET_BYTES = 1500
 
 
-def hop_homes(path_links: np.ndarray, hop_mask: np.ndarray) -> np.ndarray:
-    """Where `dynamics.send_chunks` keeps each link's rows while it sends a task's chunks: the
-    flat index (into the K x H hops, path-major) of the first real hop on the same link; a
-    padded hop is its own home. Once per scenario, on the host.
-
-    Args: path_links, hop_mask: (..., K, H). Returns (..., K, H) int32.
-    """
-    *batch, num_paths, num_hops = path_links.shape
-    flat = path_links.reshape(*batch, num_paths * num_hops)
-    real = hop_mask.reshape(flat.shape)
-    same = (flat[..., :, None] == flat[..., None, :]) & real[..., :, None] & real[..., None, :]
-    own = np.arange(flat.shape[-1])
-    home = np.where(real, np.argmax(same, axis=-2), own)
-    return home.reshape(path_links.shape).astype(np.int32)
+def pack_task_hops(
+    path_links: np.ndarray, hop_mask: np.ndarray, num_hops: int | None = None
+) -> TaskHops:
+    """`dynamics.task_hops` of a batch of candidates, on the host. path_links, hop_mask:
+    (..., K, H); num_hops: the packed length T, by default the most real hops of any candidate
+    (at least 1). Returns a TaskHops of (..., T) (first and last (..., K))."""
+    *batch, num_paths, max_hops = hop_mask.shape
+    most = int(np.asarray(hop_mask).reshape(-1, num_paths * max_hops).sum(-1).max(initial=0))
+    num_hops = max(most, 1) if num_hops is None else num_hops
+    if num_hops < most:
+        raise ValueError(f"a candidate has {most} real hops, more than num_hops={num_hops}")
+    links = jnp.asarray(path_links, jnp.int32).reshape(-1, num_paths, max_hops)
+    mask = jnp.asarray(hop_mask, bool).reshape(links.shape)
+    hops = jax.vmap(functools.partial(task_hops, num_hops=num_hops))(links, mask)
+    return jax.tree.map(lambda x: x.reshape(*batch, *x.shape[1:]), hops)
 
 
 def make_params(
@@ -53,7 +57,9 @@ def make_params(
     task's bytes): `link_ids` maps the simulator's links to the topology's, and `path_links`
     holds simulator link indices. On ASN2k that is 115 of 8558 links, and the state shrinks with
     it. `all_links` keeps every link of the topology instead (the same numbers), so that the
-    params of scenarios on one topology with one padding have the same shapes (one compile).
+    params of scenarios on one topology with one padding have the same shapes (one compile);
+    the packed hops (`task_hops`) then have all K H positions, not the most real hops of any
+    candidate (which depends on the scenario).
     """
     topo = scenario.topology
     predictor = predictor or scenario.latency_predictor()
@@ -73,6 +79,7 @@ def make_params(
     sim_link = np.zeros(topo.num_links, np.int64)
     sim_link[link_ids] = np.arange(link_ids.size)
     path_links = np.where(cand.hop_mask, sim_link[cand.path_links], 0)
+    all_hops = cand.hop_mask.shape[-2] * cand.hop_mask.shape[-1]  # K H
 
     def per_hop(values: np.ndarray, pad: float) -> jax.Array:
         return f32(np.where(cand.hop_mask, values[cand.path_links], pad))
@@ -89,7 +96,7 @@ def make_params(
         cand_mask=jnp.asarray(cand.node_mask),
         path_links=jnp.asarray(path_links, jnp.int32),
         hop_mask=jnp.asarray(cand.hop_mask),
-        hop_home=jnp.asarray(hop_homes(path_links, cand.hop_mask)),
+        task_hops=pack_task_hops(path_links, cand.hop_mask, all_hops if all_links else None),
         path_mask=jnp.asarray(cand.path_mask),
         cand_device=jnp.asarray(np.maximum(scenario.node_device, 0)[cand.node], jnp.int32),
         hop_capacity_bps=per_hop(topo.capacity_bps, 1.0),

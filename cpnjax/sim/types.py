@@ -1,8 +1,9 @@
 """Pytrees of the simulator: static params, dynamic state, one task, one action, one observation.
 
 Shapes: L links, V nodes, D deployed device models, C device classes, A access points,
-N candidates, K paths per candidate, H hops per path (padded), R architectures, M jobs
-remembered per link and server.
+N candidates, K paths per candidate, H hops per path (padded), T real hops of a candidate's
+paths (padded to the most of any candidate), R architectures, M jobs remembered per link and
+server.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import dataclasses
 import jax
 from flax import struct
 
-from cpnjax.sim.dynamics import LinkRows
+from cpnjax.sim.dynamics import LinkRows, TaskHops
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +57,7 @@ class SimParams:
     cand_mask: jax.Array  # (A, C, N) bool
     path_links: jax.Array  # (A, C, N, K, H) int32 simulated link (index into link_*) per hop
     hop_mask: jax.Array  # (A, C, N, K, H) bool
-    hop_home: jax.Array  # (A, C, N, K, H) int32 `params.hop_homes` of path_links
+    task_hops: TaskHops  # (A, C, N, T) each candidate's real hops packed (`dynamics.task_hops`)
     path_mask: jax.Array  # (A, C, N, K) bool
     cand_device: jax.Array  # (A, C, N) int32 device column of each candidate
     # The link constants gathered once per candidate hop (padded hops: capacity/rate 1, rest 0),
