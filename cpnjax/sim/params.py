@@ -31,7 +31,7 @@ def pack_task_hops(
         raise ValueError(f"a candidate has {most} real hops, more than num_hops={num_hops}")
     links = jnp.asarray(path_links, jnp.int32).reshape(-1, num_paths, max_hops)
     mask = jnp.asarray(hop_mask, bool).reshape(links.shape)
-    hops = jax.vmap(functools.partial(task_hops, num_hops=num_hops))(links, mask)
+    hops = jax.jit(jax.vmap(functools.partial(task_hops, num_hops=num_hops)))(links, mask)
     return jax.tree.map(lambda x: x.reshape(*batch, *x.shape[1:]), hops)
 
 
