@@ -520,8 +520,9 @@ def settle_server(arrival: jax.Array, compute: jax.Array) -> tuple[jax.Array, ja
 @struct.dataclass
 class TaskHops:
     """The real hops of a candidate's K paths packed into one sequence of T (path-major, in
-    path order), the order in which `send_chunks` sends them: a padded hop costs nothing there.
-    Made by `task_hops`; each field (..., T) except `first` and `last` (..., K)."""
+    path order), the order in which `send_chunks` sends them: the padded hops of the (K, H) grid
+    are left out, and T is padded only to the most real hops of any candidate. Made by
+    `task_hops`; each field (..., T) except `first` and `last` (..., K)."""
 
     flat: jax.Array  # int32 index into the (K, H) hops (k H + h); 0 on padding
     path: jax.Array  # int32 path of each hop; K on padding
