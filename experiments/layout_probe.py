@@ -42,7 +42,7 @@ from cpnjax.policies import get_policy
 from cpnjax.scenario import ScenarioConfig, make_scenario
 from cpnjax.sim import SimConfig, arrive, candidates, make_params, observe, permuted_tasks, reset
 from cpnjax.sim import step as sim_step
-from cpnjax.sim.dynamics import LinkRows, _contrib, send_chunks
+from cpnjax.sim.dynamics import LinkRows, _contrib, grid_homes, send_chunks
 
 SLOT = -2  # the slot axis of an env-minor row: (..., M, E)
 
@@ -311,15 +311,6 @@ def send_chunks_minor(links, link_age_s, path_links, hop_home, hop_mask, chunk_b
 
 
 # ---------------------------------------------------------------------------------------------
-
-
-def grid_homes(path_links, hop_mask):
-    """(K, H) int32: the flat index (k H + h) of the first real hop on each hop's link (the
-    home of the unpacked layout the env-minor code keeps); a padded hop is its own."""
-    flat, real = path_links.reshape(-1), hop_mask.reshape(-1)
-    same = (flat[:, None] == flat[None, :]) & real[None, :]
-    own = jnp.arange(flat.shape[0])
-    return jnp.where(real, jnp.argmax(same, axis=1), own).reshape(path_links.shape)
 
 
 def warm_state(topology: str, num_envs: int, warm_tasks: int):

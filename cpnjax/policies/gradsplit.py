@@ -33,6 +33,7 @@ from cpnjax.sim.dynamics import (
     LinkRows,
     break_input,
     busy_until,
+    grid_homes,
     probe_through_hops,
     send_chunks,
     soft_max_masked,
@@ -53,11 +54,8 @@ def belief(obs: Obs, slot: jax.Array):
     Returns (rows: LinkRows with R = K*H rows of SLOTS jobs, home: (K, H) int row of each hop;
     hops of one link share a row)."""
     links, mask = obs.hop_links[slot], obs.hop_mask[slot]
-    num_paths, num_hops = links.shape
     flat, real = links.reshape(-1), mask.reshape(-1)
-    same = (flat[:, None] == flat[None, :]) & real[None, :]
-    own = jnp.arange(flat.shape[0])
-    home = jnp.where(real, jnp.argmax(same, axis=1), own).reshape(num_paths, num_hops)
+    home = grid_homes(links, mask)
     zeros = jnp.zeros((flat.shape[0], SLOTS), jnp.float32)
     work = zeros.at[:, 0].set(jnp.where(real, obs.hop_backlog_s[slot].reshape(-1), 0.0))
     jobs = (zeros, zeros, work, work)  # one point job at now holding the backlog

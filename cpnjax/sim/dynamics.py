@@ -533,6 +533,17 @@ class TaskHops:
     last: jax.Array  # (..., K) int32 position of its last hop, -1 if it has none
 
 
+def grid_homes(path_links: jax.Array, hop_mask: jax.Array) -> jax.Array:
+    """(K, H) int32: the flat index (k H + h) of the first real hop on each hop's link, for
+    rows kept per (K, H) hop (a padded hop is its own). path_links, hop_mask: (K, H)."""
+    flat, real = path_links.reshape(-1), hop_mask.reshape(-1)
+    same = (flat[:, None] == flat[None, :]) & real[None, :]
+    own = jnp.arange(flat.shape[0], dtype=jnp.int32)
+    return (
+        jnp.where(real, jnp.argmax(same, axis=1), own).astype(jnp.int32).reshape(path_links.shape)
+    )
+
+
 def task_hops(path_links: jax.Array, hop_mask: jax.Array, num_hops: int) -> TaskHops:
     """Pack the real hops of K paths (path_links, hop_mask: (K, H)) into `num_hops` positions
     (at least the number of real hops; `params.make_params` uses the largest over candidates).
