@@ -5,7 +5,7 @@ import numpy as np
 
 from cpnjax.sim import SimParams, Task
 from cpnjax.sim.env import refresh_link_caches
-from cpnjax.sim.params import pack_task_hops
+from cpnjax.sim.params import pack_probe_lanes, pack_task_hops
 
 
 def line_params(
@@ -47,6 +47,7 @@ def line_params(
         path_links=jnp.asarray(links),
         hop_mask=jnp.asarray(hop_mask),
         task_hops=pack_task_hops(links, hop_mask),
+        probe_lanes=pack_probe_lanes(hop_mask),
         path_mask=jnp.asarray(path_mask),
         cand_device=jnp.zeros((1, 1, 1), jnp.int32),
         hop_capacity_bps=per_hop(capacity_bps, 1.0),
@@ -81,6 +82,7 @@ def fork_params(**kw):
         path_links=jnp.asarray(links),
         hop_mask=jnp.asarray(hop_mask),
         task_hops=pack_task_hops(links, hop_mask),
+        probe_lanes=pack_probe_lanes(hop_mask),
     )
 
 
@@ -129,6 +131,7 @@ def two_node_params(fast_s=2e-3, slow_s=40e-3, capacity_bps=1e9, prop_s=1e-3):
         path_links=jnp.asarray(links),
         hop_mask=jnp.asarray(hop_mask),
         task_hops=pack_task_hops(links, hop_mask),
+        probe_lanes=pack_probe_lanes(hop_mask),
         path_mask=jnp.ones((1, 1, 2, 1), bool),
         cand_device=jnp.asarray([[[0, 1]]], jnp.int32),
         hop_capacity_bps=per_hop(capacity_bps),
@@ -181,6 +184,7 @@ def parallel_params(capacities_bps=(1e9, 0.5e9), num_paths=3, prop_s=1e-3, compu
         path_links=jnp.asarray(links),
         hop_mask=jnp.asarray(hop_mask),
         task_hops=pack_task_hops(links, hop_mask),
+        probe_lanes=pack_probe_lanes(hop_mask),
         path_mask=jnp.asarray(hop_mask[..., 0]),
         cand_device=jnp.zeros((1, 1, 1), jnp.int32),
         hop_capacity_bps=jnp.asarray(cap),

@@ -16,7 +16,7 @@ from cpnjax.sim.dynamics import (
     settle,
     settle_server,
 )
-from cpnjax.sim.params import pack_task_hops
+from cpnjax.sim.params import pack_probe_lanes, pack_task_hops
 
 BG_UTIL = 0.3
 PACKET_S = 0.3
@@ -167,6 +167,30 @@ def test_task_hops_pack_the_real_hops_and_keep_each_link_at_its_first():
     np.testing.assert_array_equal(empty.last, [2, -1, 4])
     with pytest.raises(ValueError, match="7 real hops"):
         pack_task_hops(links, mask, num_hops=6)
+
+
+def test_probe_lanes_pack_whole_paths_longest_first():
+    # N = 2 candidates x K = 2 paths of 3, 1, 2 and 0 hops (H = 3)
+    mask = np.arange(3) < np.array([[3, 1], [2, 0]])[..., None]
+    lanes = pack_probe_lanes(mask)  # lanes of 3 and of 6 both take 6 hops: the shorter wins
+    np.testing.assert_array_equal(lanes.hop, [[0, 1, 2], [6, 7, 3]])  # flat n K H + k H + h
+    np.testing.assert_array_equal(lanes.real, np.ones((2, 3), bool))
+    np.testing.assert_array_equal(lanes.start, [[1, 0, 0], [1, 0, 1]])
+    np.testing.assert_array_equal(lanes.end, [[2, 5], [4, -1]])  # p Λ + j; -1: no hops
+    wide = pack_probe_lanes(mask, lane_hops=4, num_lanes=3)  # the 1-hop path fits lane 0
+    np.testing.assert_array_equal(wide.hop, [[0, 1, 2, 3], [6, 7, 0, 0], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(wide.real.sum(-1), [4, 2, 0])
+    np.testing.assert_array_equal(wide.end, [[2, 3], [5, -1]])
+    both = pack_probe_lanes(np.stack([mask, mask[::-1]]))  # one packing per table
+    np.testing.assert_array_equal(both.end[0], lanes.end)
+    np.testing.assert_array_equal(both.hop[1], [[6, 7, 8], [0, 1, 9]])
+    np.testing.assert_array_equal(both.end[1], [[4, -1], [2, 5]])
+    with pytest.raises(ValueError, match="shorter than a path"):
+        pack_probe_lanes(mask, lane_hops=2)
+    with pytest.raises(ValueError, match="need 2 lanes"):
+        pack_probe_lanes(mask, num_lanes=1)
+    with pytest.raises(ValueError, match="prefix"):
+        pack_probe_lanes(mask[..., ::-1])
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -26,7 +26,7 @@ from cpnjax.sim import (
     step,
     task_arrays,
 )
-from cpnjax.sim.dynamics import busy_until
+from cpnjax.sim.dynamics import busy_until, probe_through_hops
 from cpnjax.sim.params import with_background_scale
 
 HARD = SimConfig(probe_noise=False)
@@ -516,6 +516,43 @@ def test_the_default_prediction_is_the_learned_predictor_new_devices_from_n_meas
     tsft = LearnedPredictor(sc.config.new_devices, sc.config.new_device_samples)
     assert tsft.device_predictor("gold_6226").finetune_s > 0  # adapted, not the base model
     assert tsft.device_predictor("titanx_1").finetune_s == 0.0  # known to the base model
+
+
+@pytest.mark.parametrize("topology", ["abilene", "sprintlink"])
+def test_probes_in_packed_lanes_equal_one_probe_per_path(topology):
+    """observe probes the N x K paths packed in lanes (`pack_probe_lanes`); each path's delay
+    is what a probe of that path alone gives, on networks busy with earlier tasks."""
+    sc = scenario(topology, seed=3, num_tasks=30, load=0.8)
+    params = make_params(sc)
+    assert params.probe_lanes.hop.size < params.path_links.size  # fewer hops than the grid
+    tasks = task_arrays(sc.tasks)
+
+    @jax.jit
+    def both(params, tasks):
+        def one(state, t):
+            state = arrive(state, t)
+            obs = observe(params, state, t, HARD)
+            cand = candidates(params, t)
+            probe = functools.partial(
+                probe_through_hops, state.links, state.link_age_s, probe_bytes=params.probe_bytes
+            )
+            alone = jax.vmap(jax.vmap(probe))(
+                cand.links,
+                cand.hop_mask,
+                capacity_bps=cand.capacity_bps,
+                bg_util=cand.bg_util,
+                prop_s=cand.prop_s,
+                bg_wait_s=cand.bg_wait_s,
+            )
+            idle = observe_idle(params, state.key, t, HARD).path_delay_s
+            state, _ = step(params, state, t, greedy_joint(obs), HARD)
+            return state, (obs.path_delay_s, alone, idle)
+
+        return jax.lax.scan(one, reset(params, jax.random.key(0)), tasks)[1]
+
+    packed, alone, idle = both(params, tasks)
+    assert float(jnp.max(packed - idle)) > 1e-4  # some probes queue behind earlier tasks
+    np.testing.assert_allclose(packed, alone, rtol=1e-6, atol=1e-12)
 
 
 @pytest.mark.parametrize("topology", ["abilene", "tiscali"])

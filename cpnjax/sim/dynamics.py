@@ -198,6 +198,66 @@ def break_input(jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array]) -> jax.
     return _input(head, tail, work, impulse, jnp.concatenate([head, tail]), inclusive=False)
 
 
+@struct.dataclass
+class ProbeLanes:
+    """Where `observe` probes each candidate path: the real hops of a task's N x K paths packed
+    into P lanes of Λ hops, whole paths one after the other in a lane (first-fit decreasing,
+    `params.pack_probe_lanes`), so that a probe round runs P x Λ hops instead of N x K x H.
+    Fields (..., P, Λ) except `end` (..., N, K)."""
+
+    hop: jax.Array  # int32 flat index (n K H + k H + h) of the hop into the (N, K, H) grid
+    real: jax.Array  # bool: a hop (False on a lane's padding)
+    start: jax.Array  # bool: the first hop of its path
+    end: jax.Array  # (..., N, K) int32 flat position (p Λ + j) of each path's last hop, -1: none
+
+
+def probe_lane(
+    links: LinkRows,
+    link_age_s: jax.Array,
+    hop_links: jax.Array,
+    hop_mask: jax.Array,
+    path_start: jax.Array,
+    probe_bytes: jax.Array,
+    capacity_bps: jax.Array,
+    bg_util: jax.Array,
+    prop_s: jax.Array,
+    bg_wait_s: jax.Array,
+) -> jax.Array:
+    """(Λ,) when one-packet probes of paths laid one after the other in a lane have crossed
+    each hop: `chunk_through_hops` for a chunk of one packet that reserves nothing, in O(M) per
+    hop from the rows' `break_input` cache. A path's probe leaves when its first link's pacer is
+    free (the harness queues probes on the pacer).
+
+    A probe's head is its tail, so its backlog at a hop is the link's at its arrival h plus
+    itself: Q(h) = p + A(h+) - r h - min(A(h-) - r h, min_{s <= h} [A(s-) - r s]), r = 1 - u.
+
+    Args:
+      links: the (L, M) rows of every link; link_age_s: (L,) their ages.
+      hop_links: (Λ,) int link id of each hop; hop_mask: (Λ,) real hops; path_start: (Λ,) the
+        first hop of a path (a start that is not a real hop starts a path without hops: 0).
+      probe_bytes: (); capacity_bps, bg_util, prop_s, bg_wait_s: (Λ,) the hops' constants.
+    """
+
+    def hop(head, x):
+        link, real, start, capacity, util, prop, wait = x
+        # each hop's row is gathered here, in the scan, so that no (Λ, ...) block is transposed
+        row = jax.tree.map(lambda r: r[link], links)
+        pacer = jnp.maximum(row.pacer_s - link_age_s[link], 0.0)
+        head = jnp.where(start, jnp.where(real, pacer, 0.0), head)
+        h, t, w, imp = row.now(link_age_s[link])
+        a_minus, a_plus = _input_around((h, t, w, imp), head)
+        service = 1.0 - util
+        breaks = jnp.concatenate([h, t])
+        g = jnp.where(breaks <= head, row.breaks_input - service * breaks, jnp.inf)
+        g_min = jnp.minimum(a_minus - service * head, lane_min(g))
+        backlog = 8.0 * probe_bytes / capacity + a_plus - service * head - g_min
+        head = jnp.where(real, head + backlog + wait + prop, head)
+        return head, head
+
+    xs = (hop_links, hop_mask, path_start, capacity_bps, bg_util, prop_s, bg_wait_s)
+    return jax.lax.scan(hop, jnp.zeros((), jnp.float32), xs)[1]
+
+
 def probe_through_hops(
     links: LinkRows,
     link_age_s: jax.Array,
@@ -209,37 +269,13 @@ def probe_through_hops(
     prop_s: jax.Array,
     bg_wait_s: jax.Array,
 ) -> jax.Array:
-    """() when a one-packet probe reaches the end of a path: `chunk_through_hops` for a chunk of
-    one packet that reserves nothing, in O(M) per hop from the rows' `break_input` cache. It
-    leaves when the first link's pacer is free (the harness queues probes on the pacer).
-
-    A probe's head is its tail, so its backlog at a hop is the link's at its arrival h plus
-    itself: Q(h) = p + A(h+) - r h - min(A(h-) - r h, min_{s <= h} [A(s-) - r s]), r = 1 - u.
-
-    Args:
-      links: the (L, M) rows of every link; link_age_s: (L,) their ages.
-      hop_links: (H,) int link id of each hop; hop_mask: (H,) real hops.
-      probe_bytes: (); capacity_bps, bg_util, prop_s, bg_wait_s: (H,) the hops' constants.
-    """
-
-    def hop(head, x):
-        link, real, capacity, util, prop, wait = x
-        # each hop's row is gathered here, in the scan, so that no (H, ...) block is transposed
-        row = jax.tree.map(lambda r: r[link], links)
-        h, t, w, imp = row.now(link_age_s[link])
-        a_minus, a_plus = _input_around((h, t, w, imp), head)
-        service = 1.0 - util
-        breaks = jnp.concatenate([h, t])
-        g = jnp.where(breaks <= head, row.breaks_input - service * breaks, jnp.inf)
-        g_min = jnp.minimum(a_minus - service * head, lane_min(g))
-        backlog = 8.0 * probe_bytes / capacity + a_plus - service * head - g_min
-        return jnp.where(real, head + backlog + wait + prop, head), None
-
-    first = hop_links[0]
-    start = jnp.where(hop_mask[0], jnp.maximum(links.pacer_s[first] - link_age_s[first], 0.0), 0.0)
-    xs = (hop_links, hop_mask, capacity_bps, bg_util, prop_s, bg_wait_s)
-    head, _ = jax.lax.scan(hop, start, xs)
-    return head
+    """() when a one-packet probe reaches the end of one path: `probe_lane` of a lane that
+    holds that path alone. hop_links, hop_mask: (H,); the constants (H,)."""
+    start = jnp.arange(hop_links.shape[0]) == 0
+    return probe_lane(
+        links, link_age_s, hop_links, hop_mask, start, probe_bytes,
+        capacity_bps, bg_util, prop_s, bg_wait_s,
+    )[-1]  # fmt: skip
 
 
 def chunk_through_hops(

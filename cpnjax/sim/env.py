@@ -16,11 +16,12 @@ from cpnjax.lanes import lane_all, lane_argmin, lane_min, lane_sum
 from cpnjax.sim.dynamics import (
     SLOTS,
     LinkRows,
+    ProbeLanes,
     TaskHops,
     break_input,
     busy_until,
     free_server_slot,
-    probe_through_hops,
+    probe_lane,
     send_chunks,
     serve_compute,
     settle_server,
@@ -85,6 +86,7 @@ class Candidates:
     links: jax.Array  # (N, K, H) int32
     hop_mask: jax.Array  # (N, K, H) bool
     hops: TaskHops  # (N, T) the real hops packed (`dynamics.task_hops`)
+    lanes: ProbeLanes  # (P, Λ) the N x K paths packed for the probes
     path_mask: jax.Array  # (N, K) bool
     capacity_bps: jax.Array  # (N, K, H)
     rate_bps: jax.Array  # (N, K, H)
@@ -103,6 +105,7 @@ def candidates(params: SimParams, task: Task) -> Candidates:
         links=params.path_links[a, c],
         hop_mask=params.hop_mask[a, c],
         hops=jax.tree.map(lambda x: x[a, c], params.task_hops),
+        lanes=jax.tree.map(lambda x: x[a, c], params.probe_lanes),
         path_mask=params.path_mask[a, c],
         capacity_bps=params.hop_capacity_bps[a, c],
         rate_bps=params.hop_rate_bps[a, c],
@@ -121,18 +124,26 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
     hop_backlog = jnp.where(hop_mask, jnp.maximum(busy - age, 0.0), 0.0)
     compute_wait = busy_until(*node_jobs_now(state, cand.node))
     bg_wait = _probe_bg_wait(cand, state.key, config)
-    # A probe is a one-packet chunk through the reserved jobs that reserves nothing.
+    # A probe is a one-packet chunk through the reserved jobs that reserves nothing; the
+    # paths are probed in their packed lanes, and each path's delay read at its last hop.
+    lanes = cand.lanes
+
+    def packed(x):  # (N, K, H) -> (P, Λ)
+        return x.reshape(-1)[lanes.hop]
+
     probe = functools.partial(
-        probe_through_hops, state.links, state.link_age_s, probe_bytes=params.probe_bytes
+        probe_lane, state.links, state.link_age_s, probe_bytes=params.probe_bytes
     )
-    path_delay = jax.vmap(jax.vmap(probe))(
-        cand.links,
-        hop_mask,
-        capacity_bps=cand.capacity_bps,
-        bg_util=cand.bg_util,
-        prop_s=cand.prop_s,
-        bg_wait_s=bg_wait,
+    heads = jax.vmap(probe)(
+        packed(cand.links),
+        lanes.real,
+        lanes.start,
+        capacity_bps=packed(cand.capacity_bps),
+        bg_util=packed(cand.bg_util),
+        prop_s=packed(cand.prop_s),
+        bg_wait_s=packed(bg_wait),
     )
+    path_delay = jnp.where(lanes.end >= 0, heads.reshape(-1)[jnp.maximum(lanes.end, 0)], 0.0)
     return _assemble_obs(params, task, cand, compute_wait, path_delay, hop_backlog)
 
 

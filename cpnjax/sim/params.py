@@ -10,7 +10,7 @@ import numpy as np
 
 from cpnjax.latency import LatencyPredictor, load_latency_table
 from cpnjax.scenario import Scenario, TaskStream
-from cpnjax.sim.dynamics import TaskHops, task_hops
+from cpnjax.sim.dynamics import ProbeLanes, TaskHops, task_hops
 from cpnjax.sim.types import SimParams, Task
 
 PACKET_BYTES = 9000  # jumbo frames: ~6x fewer packets than 1500 B, latency within 0.5%
@@ -33,6 +33,75 @@ def pack_task_hops(
     mask = jnp.asarray(hop_mask, bool).reshape(links.shape)
     hops = jax.jit(jax.vmap(functools.partial(task_hops, num_hops=num_hops)))(links, mask)
     return jax.tree.map(lambda x: x.reshape(*batch, *x.shape[1:]), hops)
+
+
+def _first_fit_decreasing(lengths: np.ndarray, lane_hops: int) -> list[list[int]]:
+    """Paths (by index) into lanes of `lane_hops` hops: each path, longest first, into the first
+    lane with room for it (paths without hops are left out)."""
+    lanes: list[list[int]] = []
+    room: list[int] = []
+    for path in sorted(np.flatnonzero(lengths), key=lambda i: (-lengths[i], i)):
+        free = next((i for i, r in enumerate(room) if r >= lengths[path]), len(lanes))
+        if free == len(lanes):
+            lanes.append([])
+            room.append(lane_hops)
+        lanes[free].append(int(path))
+        room[free] -= int(lengths[path])
+    return lanes
+
+
+def pack_probe_lanes(
+    hop_mask: np.ndarray, lane_hops: int | None = None, num_lanes: int | None = None
+) -> ProbeLanes:
+    """Pack every candidate path's real hops into lanes for `observe`'s probes, on the host.
+
+    hop_mask: (..., N, K, H). Each (N, K, H) table's paths go into lanes of `lane_hops` (Λ)
+    hops by first-fit decreasing, a path never split, and every table is padded to the most
+    lanes (P) any needs. By default Λ is the one in [H, 2H] with the fewest P x Λ hops (the
+    shorter on a tie); `num_lanes` pads P further (a ValueError if too few). Returns a
+    ProbeLanes of (..., P, Λ) (end (..., N, K)).
+    """
+    hop_mask = np.asarray(hop_mask, bool)
+    *batch, num_nodes, num_paths, max_hops = hop_mask.shape
+    lengths = hop_mask.sum(-1).reshape(-1, num_nodes * num_paths)  # (tables, N K)
+    if not (hop_mask == (np.arange(max_hops) < hop_mask.sum(-1, keepdims=True))).all():
+        raise ValueError("a path's real hops must come first (hop_mask of a prefix)")
+
+    def pack(size):
+        return [_first_fit_decreasing(table, size) for table in lengths]
+
+    if lane_hops is None:
+        options = ((max(map(len, pack(size)), default=1) * size, size) for size in
+                   range(max_hops, 2 * max_hops + 1))  # fmt: skip
+        lane_hops = min(options)[1]
+    if lane_hops < max_hops:
+        raise ValueError(f"lane_hops={lane_hops} is shorter than a path ({max_hops} hops)")
+    tables = pack(lane_hops)
+    most = max(max(map(len, tables), default=1), 1)
+    num_lanes = most if num_lanes is None else num_lanes
+    if num_lanes < most:
+        raise ValueError(f"the paths need {most} lanes of {lane_hops} hops, not {num_lanes}")
+    hop = np.zeros((len(tables), num_lanes, lane_hops), np.int32)
+    real = np.zeros(hop.shape, bool)
+    start = np.zeros(hop.shape, bool)
+    end = np.full((len(tables), num_nodes * num_paths), -1, np.int32)
+    for table, lanes in enumerate(tables):
+        for lane, paths in enumerate(lanes):
+            at = 0
+            for path in paths:
+                size = lengths[table, path]
+                hop[table, lane, at : at + size] = path * max_hops + np.arange(size)
+                real[table, lane, at : at + size] = True
+                start[table, lane, at] = True
+                end[table, path] = lane * lane_hops + at + size - 1
+                at += size
+    shape = (*batch, num_lanes, lane_hops)
+    return ProbeLanes(
+        hop=jnp.asarray(hop.reshape(shape)),
+        real=jnp.asarray(real.reshape(shape)),
+        start=jnp.asarray(start.reshape(shape)),
+        end=jnp.asarray(end.reshape(*batch, num_nodes, num_paths)),
+    )
 
 
 def make_params(
@@ -58,8 +127,9 @@ def make_params(
     holds simulator link indices. On ASN2k that is 115 of 8558 links, and the state shrinks with
     it. `all_links` keeps every link of the topology instead (the same numbers), so that the
     params of scenarios on one topology with one padding have the same shapes (one compile);
-    the packed hops (`task_hops`) then have all K H positions, not the most real hops of any
-    candidate (which depends on the scenario).
+    the packed hops (`task_hops`) then have all K H positions, and the probes' lanes
+    (`pack_probe_lanes`) one path each, not the most real hops of any candidate and the fewest
+    lanes (which depend on the scenario).
     """
     topo = scenario.topology
     predictor = predictor or scenario.latency_predictor()
@@ -79,7 +149,9 @@ def make_params(
     sim_link = np.zeros(topo.num_links, np.int64)
     sim_link[link_ids] = np.arange(link_ids.size)
     path_links = np.where(cand.hop_mask, sim_link[cand.path_links], 0)
-    all_hops = cand.hop_mask.shape[-2] * cand.hop_mask.shape[-1]  # K H
+    *_, num_nodes, num_paths, max_hops = cand.hop_mask.shape
+    all_hops = num_paths * max_hops  # K H
+    lane_shape = (max_hops, num_nodes * num_paths) if all_links else ()  # a lane per path
 
     def per_hop(values: np.ndarray, pad: float) -> jax.Array:
         return f32(np.where(cand.hop_mask, values[cand.path_links], pad))
@@ -97,6 +169,7 @@ def make_params(
         path_links=jnp.asarray(path_links, jnp.int32),
         hop_mask=jnp.asarray(cand.hop_mask),
         task_hops=pack_task_hops(path_links, cand.hop_mask, all_hops if all_links else None),
+        probe_lanes=pack_probe_lanes(cand.hop_mask, *lane_shape),
         path_mask=jnp.asarray(cand.path_mask),
         cand_device=jnp.asarray(np.maximum(scenario.node_device, 0)[cand.node], jnp.int32),
         hop_capacity_bps=per_hop(topo.capacity_bps, 1.0),

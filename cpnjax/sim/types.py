@@ -2,8 +2,8 @@
 
 Shapes: L links, V nodes, D deployed device models, C device classes, A access points,
 N candidates, K paths per candidate, H hops per path (padded), T real hops of a candidate's
-paths (padded to the most of any candidate), R architectures, M jobs remembered per link and
-server.
+paths (padded to the most of any candidate), P lanes of Λ hops that hold a task's N x K paths for
+its probes, R architectures, M jobs remembered per link and server.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import dataclasses
 import jax
 from flax import struct
 
-from cpnjax.sim.dynamics import LinkRows, TaskHops
+from cpnjax.sim.dynamics import LinkRows, ProbeLanes, TaskHops
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +58,7 @@ class SimParams:
     path_links: jax.Array  # (A, C, N, K, H) int32 simulated link (index into link_*) per hop
     hop_mask: jax.Array  # (A, C, N, K, H) bool
     task_hops: TaskHops  # (A, C, N, T) each candidate's real hops packed (`dynamics.task_hops`)
+    probe_lanes: ProbeLanes  # (A, C, P, Λ) the candidates' paths packed for the probes
     path_mask: jax.Array  # (A, C, N, K) bool
     cand_device: jax.Array  # (A, C, N) int32 device column of each candidate
     # The link constants gathered once per candidate hop (padded hops: capacity/rate 1, rest 0),
