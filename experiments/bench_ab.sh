@@ -2,6 +2,8 @@
 # Interleaved A/B of bench_sim.py between an earlier commit and the working tree: the two run
 # in alternate processes on the same host (the only like-for-like across commits when the host's
 # speed drifts), ROUNDS rounds each; every run writes its own json (config, versions) and md.
+# Both sides run the working tree's bench_sim.py (the same measurement, and its newer options),
+# each on its own package.
 #
 #   experiments/bench_ab.sh OLD_COMMIT OUT_DIR [ROUNDS] [bench_sim.py args...]
 #   experiments/bench_ab.sh c99a243 results/bench_sim_packed 2 --topologies abilene,asn2k --envs 4096
@@ -16,7 +18,7 @@ mkdir -p "$out"
 for round in $(seq "$rounds"); do
   for side in old new; do
     dir=$([ "$side" = old ] && echo "$tree" || echo "$here")
-    (cd "$dir" && PYTHONPATH="$dir" python experiments/bench_sim.py "$@" \
+    (cd "$dir" && PYTHONPATH="$dir" python "$here/experiments/bench_sim.py" "$@" \
       --out "$here/$out/${side}_$round.json" > /dev/null)
     echo "== $side ($([ "$side" = old ] && echo "$old" || echo "working tree")), round $round"
     grep '^| [a-z]' "$here/$out/${side}_$round.md" | grep -v NumPy || true

@@ -11,9 +11,13 @@ and policy with a Python loop per task (`cpnjax.sim.reference.simulate`).
     python experiments/bench_sim.py --out results/bench_sim.json
     python experiments/bench_sim.py --devices 8 ...   # environments sharded over 8 devices
     python experiments/bench_sim.py --coupled ...     # also SimConfig(coupled_chunks=True)
+    python experiments/bench_sim.py --all-links ...   # the training envs' params
 
 --coupled times each row twice, one sweep (the default) and coupled chunks (two sweeps), back
 to back in the same run, each against the NumPy loop of the same model.
+
+--all-links times `make_params(..., all_links=True)`, the params of the training and gymnax
+environments: every topology link and the unpacked hop grid, one shape per topology.
 
 --devices N splits the environments over N devices (`cpnjax.sim.sharding`); on a CPU it makes
 N host devices (XLA_FLAGS=--xla_force_host_platform_device_count=N) before JAX starts.
@@ -92,6 +96,9 @@ def main() -> None:
     parser.add_argument(
         "--coupled", action="store_true", help="also time SimConfig(coupled_chunks=True)"
     )
+    parser.add_argument(
+        "--all-links", action="store_true", help="make_params(..., all_links=True) (training)"
+    )
     args = parser.parse_args()
     if args.devices > 1 and "host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
         flag = f"--xla_force_host_platform_device_count={args.devices}"
@@ -124,6 +131,7 @@ def main() -> None:
         "num_devices": args.devices,
         "slots": slots,
         "coupled_chunks": [False, True] if args.coupled else [False],
+        "all_links": args.all_links,
         "scenario": dataclasses.asdict(ScenarioConfig.default()) | {"topology": "(each)"},
     }
     results, numpy_ref = [], {}
@@ -133,7 +141,7 @@ def main() -> None:
             ScenarioConfig.default(), topology=topo, num_tasks=num_tasks
         )
         scenario = make_scenario(sc_config, seed=0)
-        params = make_params(scenario)
+        params = make_params(scenario, all_links=args.all_links)
         numpy_ref[topo] = {
             label(p, c): bench_numpy(params, scenario, p, slots, min_time_s, c)
             for c in config["coupled_chunks"]
@@ -192,7 +200,7 @@ def main() -> None:
     atomic_text(args.out, json.dumps(report, indent=2))
     lines = [
         f"# bench_sim ({report['device']}, environments over {args.devices} device(s), "
-        f"{slots} slots)",
+        f"{slots} slots{', all links' if args.all_links else ''})",
         "",
         f"{num_tasks} tasks per environment; the NumPy per-task loop of the same policy in the "
         f"same run; {report['wall_s']:.0f} s in all. task-steps/s: warm calls (reset + "

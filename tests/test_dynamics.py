@@ -185,6 +185,12 @@ def test_probe_lanes_pack_whole_paths_longest_first():
     np.testing.assert_array_equal(both.end[0], lanes.end)
     np.testing.assert_array_equal(both.hop[1], [[6, 7, 8], [0, 1, 9]])
     np.testing.assert_array_equal(both.end[1], [[4, -1], [2, 5]])
+    grid = pack_probe_lanes(mask, per_path=True)  # a lane per path: the (N, K, H) grid
+    assert grid.per_path and not lanes.per_path
+    np.testing.assert_array_equal(grid.hop, np.arange(12).reshape(4, 3))
+    np.testing.assert_array_equal(grid.real, mask.reshape(4, 3))
+    np.testing.assert_array_equal(grid.start, np.arange(3) == np.zeros((4, 1)))
+    np.testing.assert_array_equal(grid.end, [[2, 3], [7, -1]])
     with pytest.raises(ValueError, match="shorter than a path"):
         pack_probe_lanes(mask, lane_hops=2)
     with pytest.raises(ValueError, match="need 2 lanes"):

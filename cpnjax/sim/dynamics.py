@@ -203,12 +203,34 @@ class ProbeLanes:
     """Where `observe` probes each candidate path: the real hops of a task's N x K paths packed
     into P lanes of Λ hops, whole paths one after the other in a lane (first-fit decreasing,
     `params.pack_probe_lanes`), so that a probe round runs P x Λ hops instead of N x K x H.
-    Fields (..., P, Λ) except `end` (..., N, K)."""
+    Fields (..., P, Λ) except `end` (..., N, K). `per_path`: one lane per path, the (N, K, H)
+    grid itself (P = N K, Λ = H), which `observe` probes without gathering into lanes."""
 
     hop: jax.Array  # int32 flat index (n K H + k H + h) of the hop into the (N, K, H) grid
     real: jax.Array  # bool: a hop (False on a lane's padding)
     start: jax.Array  # bool: the first hop of its path
     end: jax.Array  # (..., N, K) int32 flat position (p Λ + j) of each path's last hop, -1: none
+    per_path: bool = struct.field(pytree_node=False, default=False)
+
+
+def _probe_hop(links, link_age_s, head, link, real, probe_bytes, capacity, util, prop, wait):
+    """() a one-packet probe's head after one hop (`probe_lane`): it gets to link `link` at
+    `head`, and crosses it if `real`."""
+    # each hop's row is gathered here, in the scan, so that no (Λ, ...) block is transposed
+    row = jax.tree.map(lambda r: r[link], links)
+    h, t, w, imp = row.now(link_age_s[link])
+    a_minus, a_plus = _input_around((h, t, w, imp), head)
+    service = 1.0 - util
+    breaks = jnp.concatenate([h, t])
+    g = jnp.where(breaks <= head, row.breaks_input - service * breaks, jnp.inf)
+    g_min = jnp.minimum(a_minus - service * head, lane_min(g))
+    backlog = 8.0 * probe_bytes / capacity + a_plus - service * head - g_min
+    return jnp.where(real, head + backlog + wait + prop, head)
+
+
+def _probe_start(links: LinkRows, link_age_s: jax.Array, link: jax.Array, real: jax.Array):
+    """() when a path's probe leaves: when its first link's pacer is free, 0 without hops."""
+    return jnp.where(real, jnp.maximum(links.pacer_s[link] - link_age_s[link], 0.0), 0.0)
 
 
 def probe_lane(
@@ -239,19 +261,9 @@ def probe_lane(
     """
 
     def hop(head, x):
-        link, real, start, capacity, util, prop, wait = x
-        # each hop's row is gathered here, in the scan, so that no (Λ, ...) block is transposed
-        row = jax.tree.map(lambda r: r[link], links)
-        pacer = jnp.maximum(row.pacer_s - link_age_s[link], 0.0)
-        head = jnp.where(start, jnp.where(real, pacer, 0.0), head)
-        h, t, w, imp = row.now(link_age_s[link])
-        a_minus, a_plus = _input_around((h, t, w, imp), head)
-        service = 1.0 - util
-        breaks = jnp.concatenate([h, t])
-        g = jnp.where(breaks <= head, row.breaks_input - service * breaks, jnp.inf)
-        g_min = jnp.minimum(a_minus - service * head, lane_min(g))
-        backlog = 8.0 * probe_bytes / capacity + a_plus - service * head - g_min
-        head = jnp.where(real, head + backlog + wait + prop, head)
+        link, real, start, *constants = x
+        head = jnp.where(start, _probe_start(links, link_age_s, link, real), head)
+        head = _probe_hop(links, link_age_s, head, link, real, probe_bytes, *constants)
         return head, head
 
     xs = (hop_links, hop_mask, path_start, capacity_bps, bg_util, prop_s, bg_wait_s)
@@ -269,13 +281,15 @@ def probe_through_hops(
     prop_s: jax.Array,
     bg_wait_s: jax.Array,
 ) -> jax.Array:
-    """() when a one-packet probe reaches the end of one path: `probe_lane` of a lane that
-    holds that path alone. hop_links, hop_mask: (H,); the constants (H,)."""
-    start = jnp.arange(hop_links.shape[0]) == 0
-    return probe_lane(
-        links, link_age_s, hop_links, hop_mask, start, probe_bytes,
-        capacity_bps, bg_util, prop_s, bg_wait_s,
-    )[-1]  # fmt: skip
+    """() when a one-packet probe reaches the end of one path: `probe_lane` of a lane that holds
+    that path alone, keeping only the last head. hop_links, hop_mask: (H,); the constants (H,)."""
+
+    def hop(head, x):
+        return _probe_hop(links, link_age_s, head, x[0], x[1], probe_bytes, *x[2:]), None
+
+    start = _probe_start(links, link_age_s, hop_links[0], hop_mask[0])
+    xs = (hop_links, hop_mask, capacity_bps, bg_util, prop_s, bg_wait_s)
+    return jax.lax.scan(hop, start, xs)[0]
 
 
 def chunk_through_hops(

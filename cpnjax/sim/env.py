@@ -22,6 +22,7 @@ from cpnjax.sim.dynamics import (
     busy_until,
     free_server_slot,
     probe_lane,
+    probe_through_hops,
     send_chunks,
     serve_compute,
     settle_server,
@@ -127,23 +128,23 @@ def observe(params: SimParams, state: SimState, task: Task, config: SimConfig) -
     # A probe is a one-packet chunk through the reserved jobs that reserves nothing; the
     # paths are probed in their packed lanes, and each path's delay read at its last hop.
     lanes = cand.lanes
-
-    def packed(x):  # (N, K, H) -> (P, Λ)
-        return x.reshape(-1)[lanes.hop]
-
-    probe = functools.partial(
-        probe_lane, state.links, state.link_age_s, probe_bytes=params.probe_bytes
-    )
-    heads = jax.vmap(probe)(
-        packed(cand.links),
-        lanes.real,
-        lanes.start,
-        capacity_bps=packed(cand.capacity_bps),
-        bg_util=packed(cand.bg_util),
-        prop_s=packed(cand.prop_s),
-        bg_wait_s=packed(bg_wait),
-    )
-    path_delay = jnp.where(lanes.end >= 0, heads.reshape(-1)[jnp.maximum(lanes.end, 0)], 0.0)
+    links = (state.links, state.link_age_s)
+    constants = {  # (N, K, H) each
+        "capacity_bps": cand.capacity_bps,
+        "bg_util": cand.bg_util,
+        "prop_s": cand.prop_s,
+        "bg_wait_s": bg_wait,
+    }
+    if lanes.per_path:  # the (N, K, H) grid itself: nothing to gather
+        probe = functools.partial(probe_through_hops, *links, probe_bytes=params.probe_bytes)
+        path_delay = jax.vmap(jax.vmap(probe))(cand.links, hop_mask, **constants)
+    else:
+        probe = functools.partial(probe_lane, *links, probe_bytes=params.probe_bytes)
+        packed = {k: v.reshape(-1)[lanes.hop] for k, v in constants.items()}  # (P, Λ) each
+        hop_links = cand.links.reshape(-1)[lanes.hop]
+        heads = jax.vmap(probe)(hop_links, lanes.real, lanes.start, **packed)
+        at_end = heads.reshape(-1)[jnp.maximum(lanes.end, 0)]
+        path_delay = jnp.where(lanes.end >= 0, at_end, 0.0)
     return _assemble_obs(params, task, cand, compute_wait, path_delay, hop_backlog)
 
 

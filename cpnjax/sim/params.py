@@ -51,15 +51,19 @@ def _first_fit_decreasing(lengths: np.ndarray, lane_hops: int) -> list[list[int]
 
 
 def pack_probe_lanes(
-    hop_mask: np.ndarray, lane_hops: int | None = None, num_lanes: int | None = None
+    hop_mask: np.ndarray,
+    lane_hops: int | None = None,
+    num_lanes: int | None = None,
+    per_path: bool = False,
 ) -> ProbeLanes:
     """Pack every candidate path's real hops into lanes for `observe`'s probes, on the host.
 
     hop_mask: (..., N, K, H). Each (N, K, H) table's paths go into lanes of `lane_hops` (Λ)
     hops by first-fit decreasing, a path never split, and every table is padded to the most
     lanes (P) any needs. By default Λ is the one in [H, 2H] with the fewest P x Λ hops (the
-    shorter on a tie); `num_lanes` pads P further (a ValueError if too few). Returns a
-    ProbeLanes of (..., P, Λ) (end (..., N, K)).
+    shorter on a tie); `num_lanes` pads P further (a ValueError if too few). `per_path` gives
+    each path its own lane instead, the grid itself (same shapes for every hop_mask of one
+    (N, K, H)). Returns a ProbeLanes of (..., P, Λ) (end (..., N, K)).
     """
     hop_mask = np.asarray(hop_mask, bool)
     *batch, num_nodes, num_paths, max_hops = hop_mask.shape
@@ -70,6 +74,17 @@ def pack_probe_lanes(
     def pack(size):
         return [_first_fit_decreasing(table, size) for table in lengths]
 
+    if per_path:
+        shape = (*batch, num_nodes * num_paths, max_hops)
+        grid = np.arange(num_nodes * num_paths * max_hops).reshape(shape[-2:])
+        last = np.where(lengths > 0, grid[:, 0] + lengths - 1, -1)  # (tables, N K)
+        return ProbeLanes(
+            hop=jnp.asarray(np.broadcast_to(grid, shape), jnp.int32),
+            real=jnp.asarray(hop_mask.reshape(shape)),
+            start=jnp.asarray(np.broadcast_to(np.arange(max_hops) == 0, shape)),
+            end=jnp.asarray(last.reshape(*batch, num_nodes, num_paths), jnp.int32),
+            per_path=True,
+        )
     if lane_hops is None:
         options = ((max(map(len, pack(size)), default=1) * size, size) for size in
                    range(max_hops, 2 * max_hops + 1))  # fmt: skip
@@ -149,9 +164,7 @@ def make_params(
     sim_link = np.zeros(topo.num_links, np.int64)
     sim_link[link_ids] = np.arange(link_ids.size)
     path_links = np.where(cand.hop_mask, sim_link[cand.path_links], 0)
-    *_, num_nodes, num_paths, max_hops = cand.hop_mask.shape
-    all_hops = num_paths * max_hops  # K H
-    lane_shape = (max_hops, num_nodes * num_paths) if all_links else ()  # a lane per path
+    all_hops = cand.hop_mask.shape[-2] * cand.hop_mask.shape[-1]  # K H
 
     def per_hop(values: np.ndarray, pad: float) -> jax.Array:
         return f32(np.where(cand.hop_mask, values[cand.path_links], pad))
@@ -169,7 +182,7 @@ def make_params(
         path_links=jnp.asarray(path_links, jnp.int32),
         hop_mask=jnp.asarray(cand.hop_mask),
         task_hops=pack_task_hops(path_links, cand.hop_mask, all_hops if all_links else None),
-        probe_lanes=pack_probe_lanes(cand.hop_mask, *lane_shape),
+        probe_lanes=pack_probe_lanes(cand.hop_mask, per_path=all_links),
         path_mask=jnp.asarray(cand.path_mask),
         cand_device=jnp.asarray(np.maximum(scenario.node_device, 0)[cand.node], jnp.int32),
         hop_capacity_bps=per_hop(topo.capacity_bps, 1.0),
