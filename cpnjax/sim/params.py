@@ -85,10 +85,12 @@ def pack_probe_lanes(
             end=jnp.asarray(last.reshape(*batch, num_nodes, num_paths), jnp.int32),
             per_path=True,
         )
-    if lane_hops is None:
-        options = ((max(map(len, pack(size)), default=1) * size, size) for size in
-                   range(max_hops, 2 * max_hops + 1))  # fmt: skip
-        lane_hops = min(options)[1]
+    if lane_hops is None:  # min keeps the first (shortest) of equals
+
+        def hops(size):  # P x Λ
+            return max(map(len, pack(size)), default=1) * size
+
+        lane_hops = min(range(max_hops, 2 * max_hops + 1), key=hops)
     if lane_hops < max_hops:
         raise ValueError(f"lane_hops={lane_hops} is shorter than a path ({max_hops} hops)")
     tables = pack(lane_hops)
