@@ -17,6 +17,7 @@ from cpnjax.policies import POLICIES, get_policy
 from cpnjax.scenario import Scenario
 from cpnjax.sim import Policy, SimConfig, make_params, reset, rollout, task_arrays
 from cpnjax.sim.dynamics import SLOTS
+from cpnjax.sim.wrappers import send_order_for
 
 PER_TASK_FIELDS = ("transmission_ms", "wait_ms", "compute_ms", "response_ms")
 
@@ -63,7 +64,7 @@ def policy_rollout(policy: str, sim_config: SimConfig | None = None):
 
 
 def _jitted_rollout(fn: Policy, sim_config: SimConfig | None):
-    sim_config = sim_config or SimConfig()
+    sim_config = send_order_for(sim_config or SimConfig(), num_envs=1)
     return jax.jit(lambda p, s, t: rollout(p, s, t, fn, sim_config))
 
 

@@ -12,12 +12,16 @@ and policy with a Python loop per task (`cpnjax.sim.reference.simulate`).
     python experiments/bench_sim.py --devices 8 ...   # environments sharded over 8 devices
     python experiments/bench_sim.py --coupled ...     # also SimConfig(coupled_chunks=True)
     python experiments/bench_sim.py --all-links ...   # the training envs' params
+    python experiments/bench_sim.py --send-orders ... # both orders of send_chunks
 
 --coupled times each row twice, one sweep (the default) and coupled chunks (two sweeps), back
 to back in the same run, each against the NumPy loop of the same model.
 
 --all-links times `make_params(..., all_links=True)`, the params of the training and gymnax
 environments: every topology link and the unpacked hop grid, one shape per topology.
+
+--send-orders times each row twice, `SimConfig(per_path_send=False)` (the packed hops) and
+`True` (path by path), back to back in the same run; without it the default order is timed.
 
 --devices N splits the environments over N devices (`cpnjax.sim.sharding`); on a CPU it makes
 N host devices (XLA_FLAGS=--xla_force_host_platform_device_count=N) before JAX starts.
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import os
 import platform
@@ -99,6 +104,9 @@ def main() -> None:
     parser.add_argument(
         "--all-links", action="store_true", help="make_params(..., all_links=True) (training)"
     )
+    parser.add_argument(
+        "--send-orders", action="store_true", help="time both orders of send_chunks"
+    )
     args = parser.parse_args()
     if args.devices > 1 and "host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
         flag = f"--xla_force_host_platform_device_count={args.devices}"
@@ -132,6 +140,7 @@ def main() -> None:
         "slots": slots,
         "coupled_chunks": [False, True] if args.coupled else [False],
         "all_links": args.all_links,
+        "per_path_send": [False, True] if args.send_orders else [None],
         "scenario": dataclasses.asdict(ScenarioConfig.default()) | {"topology": "(each)"},
     }
     results, numpy_ref = [], {}
@@ -161,30 +170,31 @@ def main() -> None:
                 continue
             tasks = permuted_tasks(scenario.tasks, num_envs, seed=num_envs)
             keys = jax.random.split(jax.random.key(0), num_envs)
-            for coupled in config["coupled_chunks"]:
-                for policy in POLICIES:
-                    sim_config = SimConfig(coupled_chunks=coupled)
-                    run = make_batched_rollout(
-                        get_policy(policy), sim_config, mesh=mesh, slots=slots
-                    )
-                    compile_s, steps_per_s = bench_jax(run, params, keys, tasks, min_time_s)
-                    name = label(policy, coupled)
-                    ratio = steps_per_s / numpy_ref[topo][name]
-                    results.append(
-                        {
-                            "topology": topo,
-                            "num_envs": num_envs,
-                            "policy": name,
-                            "steps_per_s": steps_per_s,
-                            "compile_s": compile_s,
-                            "speedup_vs_numpy": ratio,
-                        }
-                    )
-                    print(
-                        f"{topo:>8} envs {num_envs:5d} {name:>6}: {steps_per_s:14,.0f} "
-                        f"task-steps/s (compile {compile_s:.1f} s, {ratio:,.0f}x numpy {name})",
-                        flush=True,
-                    )
+            for coupled, policy, per_path in itertools.product(
+                config["coupled_chunks"], POLICIES, config["per_path_send"]
+            ):
+                sim_config = SimConfig(coupled_chunks=coupled, per_path_send=per_path)
+                run = make_batched_rollout(get_policy(policy), sim_config, mesh=mesh, slots=slots)
+                compile_s, steps_per_s = bench_jax(run, params, keys, tasks, min_time_s)
+                ratio = steps_per_s / numpy_ref[topo][label(policy, coupled)]
+                order = {None: "", False: " packed", True: " per-path"}[per_path]
+                name = label(policy, coupled) + order
+                results.append(
+                    {
+                        "topology": topo,
+                        "num_envs": num_envs,
+                        "policy": name,
+                        "per_path_send": per_path,
+                        "steps_per_s": steps_per_s,
+                        "compile_s": compile_s,
+                        "speedup_vs_numpy": ratio,
+                    }
+                )
+                print(
+                    f"{topo:>8} envs {num_envs:5d} {name:>6}: {steps_per_s:14,.0f} task-steps/s "
+                    f"(compile {compile_s:.1f} s, {ratio:,.0f}x numpy {label(policy, coupled)})",
+                    flush=True,
+                )
     device = jax.devices()[0]
     report = {
         "results": results,

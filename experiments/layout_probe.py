@@ -42,7 +42,7 @@ from cpnjax.policies import get_policy
 from cpnjax.scenario import ScenarioConfig, make_scenario
 from cpnjax.sim import SimConfig, arrive, candidates, make_params, observe, permuted_tasks, reset
 from cpnjax.sim import step as sim_step
-from cpnjax.sim.dynamics import LinkRows, _contrib, grid_homes, send_chunks
+from cpnjax.sim.dynamics import LinkRows, _contrib, send_chunks
 
 SLOT = -2  # the slot axis of an env-minor row: (..., M, E)
 
@@ -338,7 +338,7 @@ def warm_state(topology: str, num_envs: int, warm_tasks: int):
         args = (
             s.link_age_s,
             cand.links,
-            (cand.hops, grid_homes(cand.links, cand.hop_mask)),
+            (cand.hops, cand.hops.grid_home),
             cand.hop_mask & (split > 0)[:, None],
             split * nxt.size_bytes,
             cand.capacity_bps,

@@ -555,6 +555,55 @@ def test_probes_in_packed_lanes_equal_one_probe_per_path(topology):
     np.testing.assert_allclose(packed, alone, rtol=1e-6, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("topology", "coupled", "temp_s"),
+    [("abilene", False, None), ("ebone", True, None), ("abilene", True, 1e-3)],
+)
+def test_the_two_send_orders_give_the_same_numbers(topology, coupled, temp_s):
+    """send_chunks path by path over the (K, H) grid and packed over the real hops: the same
+    rollout (every latency, the final rows) and, in smooth mode, the same gradients."""
+    sc = scenario(topology, seed=1, num_tasks=40, load=0.8)
+    params = make_params(sc)
+    assert params.task_hops.flat.shape[-1] < params.path_links[..., 0, :, :].size  # packs
+    tasks = task_arrays(sc.tasks)
+    config = SimConfig(probe_noise=False, coupled_chunks=coupled, smooth_temp_s=temp_s)
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def run(per_path, params, tasks):
+        cfg = dataclasses.replace(config, per_path_send=per_path)
+        state, info = rollout(params, reset(params, jax.random.key(0)), tasks, base1, cfg)
+        t = jax.tree.map(lambda x: x[-1], tasks)  # one more task, into the busy network
+        state = arrive(state, t)
+        slot = jnp.argmax(candidates(params, t).path_mask.sum(-1))
+
+        def response(logits):
+            action = Action(node_slot=slot, split=jax.nn.softmax(logits))
+            return step(params, state, t, action, cfg)[1].response_s
+
+        return info, state.links, jax.grad(response)(jnp.array([0.3, -0.2, 0.1]))
+
+    (info_p, links_p, grad_p), (info_k, links_k, grad_k) = (
+        run(per_path, params, tasks) for per_path in (True, False)
+    )
+    shared = np.asarray(info_p.split > 0).sum(-1) > 1
+    assert shared.mean() > 0.5  # base1 splits most tasks, over paths that meet
+    chex.assert_trees_all_close(info_p, info_k, rtol=1e-6, atol=1e-9)
+    chex.assert_trees_all_close(links_p, links_k, rtol=1e-6, atol=1e-9)
+    if temp_s is not None:
+        assert float(jnp.abs(grad_k).max()) > 0.0
+        np.testing.assert_allclose(grad_p, grad_k, rtol=1e-4, atol=1e-9)
+
+
+def test_the_send_order_follows_the_number_of_environments_unless_set():
+    from cpnjax.sim.wrappers import FEW_ENVS, send_order_for
+
+    assert send_order_for(SimConfig(), 1).per_path_send is True
+    assert send_order_for(SimConfig(), FEW_ENVS).per_path_send is True
+    assert send_order_for(SimConfig(), FEW_ENVS + 1).per_path_send is None  # by shape
+    packed = SimConfig(per_path_send=False, coupled_chunks=True)
+    assert send_order_for(packed, 1) == packed
+
+
 @pytest.mark.parametrize("topology", ["abilene", "tiscali"])
 @pytest.mark.parametrize("probe_noise", [False, True])
 def test_the_idle_observation_equals_observing_a_reset_network(topology, probe_noise):

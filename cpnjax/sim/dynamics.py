@@ -572,7 +572,8 @@ class TaskHops:
     """The real hops of a candidate's K paths packed into one sequence of T (path-major, in
     path order), the order in which `send_chunks` sends them: the padded hops of the (K, H) grid
     are left out, and T is padded only to the most real hops of any candidate. Made by
-    `task_hops`; each field (..., T) except `first` and `last` (..., K)."""
+    `task_hops`; each field (..., T) except `first` and `last` (..., K) and `grid_home`
+    (..., K, H)."""
 
     flat: jax.Array  # int32 index into the (K, H) hops (k H + h); 0 on padding
     path: jax.Array  # int32 path of each hop; K on padding
@@ -581,6 +582,7 @@ class TaskHops:
     valid: jax.Array  # bool: a hop (False on padding)
     first: jax.Array  # (..., K) int32 position of each path's first hop, -1 if it has none
     last: jax.Array  # (..., K) int32 position of its last hop, -1 if it has none
+    grid_home: jax.Array  # (..., K, H) int32 the homes in the (K, H) grid (`grid_homes`)
 
 
 def grid_homes(path_links: jax.Array, hop_mask: jax.Array) -> jax.Array:
@@ -617,7 +619,8 @@ def task_hops(path_links: jax.Array, hop_mask: jax.Array, num_hops: int) -> Task
         hit = on_path & flag[None, :]
         return jnp.where(jnp.any(hit, 1), jnp.argmax(hit, 1), -1).astype(jnp.int32)
 
-    return TaskHops(flat, path, start, home, valid, position(start), position(end))
+    grid_home = grid_homes(path_links, hop_mask)
+    return TaskHops(flat, path, start, home, valid, position(start), position(end), grid_home)
 
 
 def send_chunks(
@@ -634,17 +637,26 @@ def send_chunks(
     bg_wait_s: jax.Array,
     temp_s: float | None,
     coupled: bool = False,
+    per_path: bool | None = None,
 ) -> tuple[jax.Array, LinkRows, jax.Array]:
     """Send a task's K chunks one after the other along their paths and reserve their jobs.
 
-    The hops are taken in the packed order of `hops` (path by path, only real hops: one scan
-    of T steps, not K scans of H). Their T rows are gathered once and settled once (`settle`
-    is idempotent); each link's rows are then kept at one home hop (the first on that link).
-    Each hop in turn reads its row from its home, frees a slot on it (`free_slot`), passes the
-    chunk through it (`through_hop`) and writes the row back to its home, so that a later path
-    sees an earlier one's job on a shared link. Each path starts when its first link's pacer is
-    free, and the paths that leave by one link share that pacer (module docstring). The
-    written rows, with their caches and pacers, go back to the state in one scatter.
+    The rows of the paths' hops are gathered once and settled once (`settle` is idempotent);
+    each link's rows are then kept at one home hop (the first on that link). Each hop in turn
+    reads its row from its home, frees a slot on it (`free_slot`), passes the chunk through it
+    (`through_hop`) and writes the row back to its home, so that a later path sees an earlier
+    one's job on a shared link. Each path starts when its first link's pacer is free, and the
+    paths that leave by one link share that pacer (module docstring). The written rows, with
+    their caches and pacers, go back to the state in one scatter.
+
+    Two orders give the same numbers (tested). Packed (`per_path` False): one scan over the T
+    real hops of `hops` (path by path), a slot freed in each of its steps. Per path (True): a
+    scan over the K paths of the (K, H) grid, each freeing the slots of its H hops at once (a
+    path crosses a link at most once) and then scanning them. The packed order leaves out the
+    padded hops: fewer hop steps, faster with many environments (1.37x on Abilene, 4096); the
+    per-path one has fewer, larger steps, faster where the number of kernels sets the time, one
+    environment (results/bench_sim_small_envs), or where packing drops nothing. By default
+    (None) the packed order is taken where it leaves out some hop (T < K H).
 
     A path sent first never sees the chunks sent after it, though in a FIFO those of their bits
     that get to a shared link before its own are served first: it is delivered too early (18-30%
@@ -663,23 +675,35 @@ def send_chunks(
         padded hops and on a path that carries nothing). chunk_bytes: (K,).
       capacity_bps, bg_util, prop_s, bg_wait_s: (K, H) constants of the hops.
       packet_bytes: () packet size; temp_s: smooth-mode temperature (None: exact).
+      per_path: the order (above); None: packed where T < K H.
 
     Returns (delivered_s (K,): when each chunk's last byte reaches its path's end, 0 for a path
     that carries nothing; the updated rows; the updated ages: the used rows are rewritten
     relative to now, age 0).
     """
-    num_links, num_slots = links.head_s.shape
+    num_links = links.head_s.shape[0]
+    num_paths, max_hops = path_links.shape
+    if per_path is None:
+        per_path = hops.flat.shape[-1] >= num_paths * max_hops
+    # the order's positions: each a hop of the (K, H) grid (`flat`), with its link's home
+    if per_path:
+        flat = jnp.arange(num_paths * max_hops)
+        home, real = hops.grid_home.reshape(-1), hop_mask.reshape(-1)
+        first_hop = jnp.arange(num_paths) * max_hops
+    else:
+        flat, home, first_hop = hops.flat, hops.home, jnp.maximum(hops.first, 0)
+        real = hop_mask.reshape(-1)[flat] & hops.valid
 
-    def packed(x):  # (K, H) -> (T,)
-        return x.reshape(-1)[hops.flat]
+    def placed(x):  # (K, H) -> the positions'
+        return x.reshape(-1) if per_path else x.reshape(-1)[flat]
 
-    hop_links = packed(path_links)
-    real = packed(hop_mask) & hops.valid
+    hop_links = placed(path_links)
     age = link_age_s[hop_links][:, None]
     block = jax.tree.map(lambda x: x[hop_links], links)
     jobs = (block.head_s - age, block.tail_s - age, block.work_s, block.impulse_s)  # (T, M)
-    util = packed(bg_util)
-    settled = jax.vmap(settle, in_axes=(0, 0, None, 0))(jobs, util, temp_s, block.breaks_input)
+    settled = jax.vmap(settle, in_axes=(0, 0, None, 0))(
+        jobs, placed(bg_util), temp_s, block.breaks_input
+    )
     settled = (*settled[0], settled[1])
     # The sender's pacer on each path's first link: a path starts when it is free, and the paths
     # that leave by one link share it (their bytes interleaved, each spanning the group's).
@@ -692,6 +716,45 @@ def send_chunks(
     pkt_bits = 8.0 * jnp.minimum(packet_bytes, chunk_bytes)
     sent = (pacer, pacer + (group_bits - pkt_bits) / capacity_bps[:, 0])
     pacer_done = pacer + group_bits / capacity_bps[:, 0]
+    hop_constants = (capacity_bps, bg_util, prop_s, bg_wait_s)
+    if per_path:
+        sweep = _sweep_per_path(
+            settled, home, hop_mask, sent, chunk_bytes, packet_bytes, hop_constants, temp_s
+        )
+    else:
+        sweep = _sweep_packed(
+            settled, hops, real, sent, bits, pkt_bits, tuple(map(placed, hop_constants)), temp_s
+        )
+    rows, delivered, jobs = sweep(None)
+    if coupled and num_paths > 1:  # second sweep: each path queues with later ones
+        extra = later_chunks(jobs, home, flat // max_hops, real, num_paths)
+        rows, delivered, _ = sweep(extra)
+    # a home row goes back to the state if some chunk went through it
+    num_hops = home.shape[0]
+    touched = jnp.zeros(num_hops, bool).at[home].max(real)
+    idx = jnp.where(touched, hop_links, num_links)
+    pacers = block.pacer_s - age[:, 0]  # relative to now, as the rows
+    start_home = jnp.where(first, home[first_hop], num_hops)
+    pacers = pacers.at[start_home].set(pacer_done, mode="drop")
+    new = LinkRows(*rows, busy_s=busy_until(rows[0], rows[2]), pacer_s=pacers)
+    links = jax.tree.map(lambda x, b: x.at[idx].set(b, mode="drop"), links, new)
+    return delivered, links, link_age_s.at[idx].set(0.0, mode="drop")
+
+
+def _reserve(jobs, job, a_breaks, slot):
+    """Write a chunk's job (() x 4) into slot () of a row's jobs ((M,) x 4) and return the row
+    with its (2M,) cache: `through_hop`'s (2M + 2,) A(s-), the chunk's breaks moved to where its
+    job goes."""
+    num_slots = jobs[0].shape[-1]
+    jobs = tuple(r.at[slot].set(v) for r, v in zip(jobs, job, strict=True))
+    cache = jnp.concatenate([a_breaks[:num_slots], a_breaks[num_slots + 1 : -1]])
+    cache = cache.at[jnp.stack([slot, slot + num_slots])].set(a_breaks[num_slots :: num_slots + 1])
+    return (*jobs, cache)
+
+
+def _sweep_packed(settled, hops, real, sent, bits, pkt_bits, constants, temp_s):
+    """`send_chunks`' sweep in the packed order: returns sweep(extra) -> (rows, (K,) delivered,
+    the (T,) x 4 jobs), extra the (T, K - 1) x 4 `later_chunks` or None."""
 
     def hop(carry, x):
         rows, head, tail = carry
@@ -705,41 +768,59 @@ def send_chunks(
             head, tail, jobs, cache, bits[path], pkt_bits[path],
             capacity, util, prop, wait, temp_s, extra,
         )  # fmt: skip
-        jobs = tuple(r.at[slot].set(v) for r, v in zip(jobs, job, strict=True))
-        # the cache of the written row: the chunk's breaks go where its job goes
-        cache = jnp.concatenate([a_breaks[:num_slots], a_breaks[num_slots + 1 : -1]])
-        cache = cache.at[jnp.stack([slot, slot + num_slots])].set(
-            a_breaks[num_slots :: num_slots + 1]
-        )
-        written = tuple(jnp.where(use, w, m) for w, m in zip((*jobs, cache), mine, strict=True))
+        written = _reserve(jobs, job, a_breaks, slot)
+        written = tuple(jnp.where(use, w, m) for w, m in zip(written, mine, strict=True))
         rows = tuple(r.at[home].set(w) for r, w in zip(rows, written, strict=True))
         head, tail = jnp.where(use, new_head, head), jnp.where(use, new_tail, tail)
         return (rows, head, tail), (tail, job)
 
-    constants = tuple(packed(x) for x in (capacity_bps, bg_util, prop_s, bg_wait_s))
     xs = (hops.home, real, hops.start, hops.path, *constants)
     zero = jnp.zeros((), jnp.float32)
-    (rows, _, _), (tails, jobs) = jax.lax.scan(hop, (settled, zero, zero), (*xs, None))
-    if coupled and path_links.shape[0] > 1:  # second sweep: each path queues with later ones
-        extra = later_chunks(jobs, hops, real, path_links.shape[0])
-        (rows, _, _), (tails, _) = jax.lax.scan(hop, (settled, zero, zero), (*xs, extra))
-    delivered = jnp.where(hops.last >= 0, tails[jnp.maximum(hops.last, 0)], 0.0)
-    # a home row goes back to the state if some chunk went through it
-    num_hops = hops.home.shape[0]
-    touched = jnp.zeros(num_hops, bool).at[hops.home].max(real)
-    idx = jnp.where(touched, hop_links, num_links)
-    pacers = block.pacer_s - age[:, 0]  # relative to now, as the rows
-    first_home = hops.home[jnp.maximum(hops.first, 0)]
-    start_home = jnp.where(first & (hops.first >= 0), first_home, num_hops)
-    pacers = pacers.at[start_home].set(pacer_done, mode="drop")
-    new = LinkRows(*rows, busy_s=busy_until(rows[0], rows[2]), pacer_s=pacers)
-    links = jax.tree.map(lambda x, b: x.at[idx].set(b, mode="drop"), links, new)
-    return delivered, links, link_age_s.at[idx].set(0.0, mode="drop")
+
+    def sweep(extra):
+        (rows, _, _), (tails, jobs) = jax.lax.scan(hop, (settled, zero, zero), (*xs, extra))
+        return rows, jnp.where(hops.last >= 0, tails[jnp.maximum(hops.last, 0)], 0.0), jobs
+
+    return sweep
+
+
+def _sweep_per_path(settled, home, hop_mask, sent, chunk_bytes, packet_bytes, constants, temp_s):
+    """`send_chunks`' sweep path by path over the (K, H) grid: returns sweep(extra) -> (rows,
+    (K,) delivered, the (K H,) x 4 jobs), extra the (K H, K - 1) x 4 `later_chunks` or None."""
+    num_paths, max_hops = hop_mask.shape
+
+    def path(rows, x):
+        path_home, path_mask, path_sent, path_bytes, capacity, util, prop, wait, extra = x
+        mine = tuple(r[path_home] for r in rows)  # (H, M) x 4, (H, 2M)
+        slot, jobs, cache = jax.vmap(free_slot)(mine[:4], mine[4])
+        delivered, job, a_breaks = chunk_through_hops(
+            jobs, cache, path_mask, path_sent, path_bytes, packet_bytes,
+            capacity, util, prop, wait, temp_s, extra,
+        )  # fmt: skip
+        written = jax.vmap(_reserve)(jobs, job, a_breaks, slot)
+        written = tuple(
+            jnp.where(path_mask[:, None], w, m) for w, m in zip(written, mine, strict=True)
+        )
+        rows = tuple(r.at[path_home].set(w) for r, w in zip(rows, written, strict=True))
+        return rows, (delivered, job)
+
+    def by_path(x):  # (K H, ...) -> (K, H, ...)
+        return x.reshape(num_paths, max_hops, *x.shape[1:])
+
+    xs = (by_path(home), hop_mask, sent, chunk_bytes, *constants)
+
+    def sweep(extra):
+        extra = None if extra is None else jax.tree.map(by_path, extra)
+        rows, (delivered, jobs) = jax.lax.scan(path, settled, (*xs, extra))
+        return rows, delivered, tuple(j.reshape(-1) for j in jobs)
+
+    return sweep
 
 
 def later_chunks(
     jobs: tuple[jax.Array, jax.Array, jax.Array, jax.Array],
-    hops: TaskHops,
+    home: jax.Array,
+    path: jax.Array,
     real: jax.Array,
     num_paths: int,
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
@@ -747,18 +828,18 @@ def later_chunks(
     `send_chunks`' second sweep.
 
     Args:
-      jobs: (head_s, tail_s, work_s, impulse_s), each (T,): the job each packed hop's chunk got
-        in the first sweep.
-      hops: the `task_hops` (two hops share a link when they share a home); real: (T,) bool,
-        the hops used.
+      jobs: (head_s, tail_s, work_s, impulse_s), each (T,): the job each hop's chunk got in the
+        first sweep, at the positions of `send_chunks`' order.
+      home: (T,) the positions' homes (two hops share a link when they share a home); path: (T,)
+        the path of each; real: (T,) bool, the hops used.
 
     Returns (head_s, tail_s, work_s, impulse_s), each (T, K - 1): at [t, x] the job of path
     path[t] + 1 + x on the link of hop t, all 0 (no job) where that path does not cross it,
     carries nothing there or does not exist. A path crosses a link at most once.
     """
-    home = jnp.where(real, hops.home, -1)
+    home = jnp.where(real, home, -1)
     same = (home[:, None] == home[None, :]) & real[:, None]  # [t, t']: t' on t's link
-    later = hops.path[None, :] - hops.path[:, None] - 1  # [t, t']: x of t' seen from t
+    later = path[None, :] - path[:, None] - 1  # [t, t']: x of t' seen from t
     wanted = same[:, :, None] & (later[:, :, None] == jnp.arange(num_paths - 1))  # (T, T', X)
 
     def pick(field):  # (T,) -> (T, X)

@@ -271,6 +271,7 @@ def step(
         bg_wait,
         config.smooth_temp_s,
         config.coupled_chunks,
+        config.per_path_send,
     )
     if config.smooth_temp_s is None:
         gate = used.astype(delivered.dtype)

@@ -32,6 +32,11 @@ class SimConfig:
       they share (a second sweep in `dynamics.send_chunks`): closer to NS-3 (every low and mid
       cell of the fidelity matrix within 10% at p99, results/ns3_fidelity_coupled) at 1.5-2.7x
       fewer task-steps/s (results/bench_sim_coupled.md). Off by default: see the README.
+    per_path_send: the order in which `dynamics.send_chunks` sends a task's paths (the same
+      numbers): True path by path over the padded (K, H) grid, fewer and larger steps, faster
+      with few environments; False one scan over the packed real hops, faster with many where
+      packing leaves hops out. None (default): packed unless packing leaves no hop out (the
+      params of `make_params(..., all_links=True)`). results/bench_sim_send_order.
     """
 
     smooth_temp_s: float | None = None
@@ -39,6 +44,7 @@ class SimConfig:
     probe_noise: bool = True
     background_noise: bool = False
     coupled_chunks: bool = False
+    per_path_send: bool | None = None
 
 
 @struct.dataclass
