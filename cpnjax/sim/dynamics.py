@@ -656,7 +656,8 @@ def send_chunks(
     padded hops: fewer hop steps, faster with many environments (1.37x on Abilene, 4096); the
     per-path one has fewer, larger steps, faster where the number of kernels sets the time, one
     environment (results/bench_sim_small_envs), or where packing drops nothing. By default
-    (None) the packed order is taken where it leaves out some hop (T < K H).
+    (None) the packed order is taken where it leaves out some hop (T < K H); the batched
+    rollouts set it by the number of environments (`wrappers.send_order_for`).
 
     A path sent first never sees the chunks sent after it, though in a FIFO those of their bits
     that get to a shared link before its own are served first: it is delivered too early (18-30%

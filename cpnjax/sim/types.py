@@ -35,8 +35,10 @@ class SimConfig:
     per_path_send: the order in which `dynamics.send_chunks` sends a task's paths (the same
       numbers): True path by path over the padded (K, H) grid, fewer and larger steps, faster
       with few environments; False one scan over the packed real hops, faster with many where
-      packing leaves hops out. None (default): packed unless packing leaves no hop out (the
-      params of `make_params(..., all_links=True)`). results/bench_sim_send_order.
+      packing leaves hops out. None (default): `make_batched_rollout` and `cpnjax evaluate` send
+      path by path with at most `wrappers.FEW_ENVS` environments per device
+      (`wrappers.send_order_for`); otherwise packed unless packing leaves no hop out (the params
+      of `make_params(..., all_links=True)`). results/bench_sim_send_order.
     """
 
     smooth_temp_s: float | None = None
