@@ -22,6 +22,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 from scipy.stats import spearmanr
 
 from cpnjax.evaluate import PolicyResult, policy_rollout, resolve_policy, run_policy
@@ -182,10 +183,12 @@ def batched_throughput(
     num_envs: int = 1024,
     min_time_s: float = 1.0,
     sim_config: SimConfig | None = None,
+    mesh: Mesh | None = None,
 ) -> float:
     """Task-steps/s of the simulator running `policy` on `num_envs` environments at once (each a
-    permutation of the scenario's tasks), steady state after compile."""
-    run = make_batched_rollout(resolve_policy(policy, scenario)[1], sim_config)
+    permutation of the scenario's tasks), steady state after compile; with a `mesh`
+    (`cpnjax.sim.sharding.env_mesh`) the environments are split over its devices."""
+    run = make_batched_rollout(resolve_policy(policy, scenario)[1], sim_config, mesh=mesh)
     params = make_params(scenario)
     tasks = permuted_tasks(scenario.tasks, num_envs, seed=0)
     keys = jax.random.split(jax.random.key(0), num_envs)
