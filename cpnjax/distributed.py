@@ -15,6 +15,16 @@ from __future__ import annotations
 import os
 
 ENV_VARS = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
+HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
+
+
+def request_host_devices(num_devices: int) -> None:
+    """Ask XLA for `num_devices` CPU devices in this process (appended to XLA_FLAGS), so that
+    `sim.sharding.env_mesh(num_devices)` can split environments over a CPU's cores. Call before
+    JAX is imported; a count already in XLA_FLAGS is kept, and 1 or fewer asks for nothing."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if num_devices > 1 and HOST_DEVICES_FLAG not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {HOST_DEVICES_FLAG}={num_devices}".strip()
 
 
 def initialize(

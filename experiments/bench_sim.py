@@ -38,6 +38,8 @@ import platform
 import time
 from pathlib import Path
 
+from cpnjax.distributed import request_host_devices
+
 TOPOLOGIES = ("abilene", "tiscali", "asn2k")
 POLICIES = ("base1", "greedy")
 NUM_ENVS = (1, 64, 1024, 4096, 8192)
@@ -108,9 +110,7 @@ def main() -> None:
         "--send-orders", action="store_true", help="time both orders of send_chunks"
     )
     args = parser.parse_args()
-    if args.devices > 1 and "host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-        flag = f"--xla_force_host_platform_device_count={args.devices}"
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()
+    request_host_devices(args.devices)  # before JAX starts
 
     import jax
 

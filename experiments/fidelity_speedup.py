@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
+
+from cpnjax.distributed import request_host_devices
 
 
 def main() -> None:
@@ -27,9 +28,9 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=1, help="shard environments over N")
     parser.add_argument("--out", type=Path, default=None, help="default MATRIX/speedup_quiet")
     args = parser.parse_args()
-    if args.devices > 1 and "host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-        flag = f"--xla_force_host_platform_device_count={args.devices}"
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()
+    if args.devices < 1 or args.envs % args.devices:
+        parser.error(f"--envs {args.envs} must be a multiple of --devices {args.devices} (>= 1)")
+    request_host_devices(args.devices)  # before JAX starts
 
     import jax  # after XLA_FLAGS
 
@@ -38,8 +39,6 @@ def main() -> None:
     from cpnjax.sim.sharding import env_mesh
     from ns3_validation.fidelity import batched_throughput, matrix_sim_config, validation_config
 
-    if args.envs % args.devices:
-        parser.error(f"--envs {args.envs} is not a multiple of --devices {args.devices}")
     mesh = env_mesh(args.devices) if args.devices > 1 else None
     config = json.loads((args.matrix / "config.json").read_text())
     topologies = {Path(t).stem: t for t in config["topologies"].split(",")}

@@ -2,6 +2,7 @@
 updates the parameters equal those of one process with the same global batch, and a run the
 two processes resume from its checkpoint ends where the uninterrupted run did."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 import chex
 import pytest
 
-from cpnjax.distributed import initialize
+from cpnjax.distributed import initialize, request_host_devices
 from cpnjax.train.checkpoint import restore_params
 
 CHECK = Path(__file__).with_name("distributed_check.py")
@@ -85,3 +86,21 @@ def test_an_incomplete_or_wrong_multi_process_setup_is_refused(args, message, mo
     with pytest.raises(ValueError, match=message):
         initialize(*args)
     assert initialize() is False  # nothing asked: one process
+
+
+@pytest.mark.parametrize(
+    "flags, num_devices, expected",
+    [
+        (None, 2, "--xla_force_host_platform_device_count=2"),
+        ("--xla_cpu_foo=1", 8, "--xla_cpu_foo=1 --xla_force_host_platform_device_count=8"),
+        ("--xla_force_host_platform_device_count=4", 8, "--xla_force_host_platform_device_count=4"),
+        (None, 1, None),
+    ],
+)
+def test_request_host_devices_appends_the_count_once(flags, num_devices, expected, monkeypatch):
+    if flags is None:
+        monkeypatch.delenv("XLA_FLAGS", raising=False)
+    else:
+        monkeypatch.setenv("XLA_FLAGS", flags)
+    request_host_devices(num_devices)
+    assert os.environ.get("XLA_FLAGS") == expected
